@@ -1,0 +1,79 @@
+"""Records that travel between the pipeline's stages.
+
+They live here, beside the translation core, because every stage reads them: the Amplitude source
+emits ``ExportLine`` and ``HourMarker``, the translate stage consumes them, the PostHog sink passes
+markers on, and the job ledger commits them.
+
+An ``HourMarker`` is punctuation: the source emits one per hour *after* that hour's last line. Stages
+fused into one chain see elements in the order they were emitted, so a stage that receives the
+marker has already handled every line of its hour; each stage adds its own counts and passes the
+marker on. The ledger writes an hour as done only when the marker has come out of the sink, that is
+after every event of the hour was acknowledged by PostHog or handed to the dead letter.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import orjson
+
+# Hour status values, shared by the source, the ledger and the report.
+DONE = "done"
+EMPTY = "empty"
+FAILED = "failed"
+PENDING = "pending"
+
+
+class ExportLine(NamedTuple):
+    """One raw line of an Amplitude export, with where it came from."""
+
+    hour: str  # YYYYMMDDTHH of the export range (server_upload_time, UTC)
+    file: str  # member or file name the line was read from
+    line_number: int  # 1-based line number within that file
+    line: bytes  # the raw NDJSON line, without its newline
+
+
+class HourMarker(NamedTuple):
+    """End-of-hour punctuation; see the module docstring.
+
+    ``counts`` maps a count name to an integer; each stage adds its own names:
+    the source ``rows_read``; translate ``events``, ``skipped:<reason>`` and ``dead:<reason>``;
+    the sink ``events_sent`` and ``dead:<reason>``. ``facts`` holds per-hour partial aggregates
+    (identity pairs, person and group snapshots) that the job merges across hours.
+    """
+
+    hour: str
+    status: str  # DONE, EMPTY or FAILED, as the source saw the hour
+    detail: str | None = None  # why the hour failed, for the report
+    counts: dict[str, int] = {}
+    facts: dict[str, Any] = {}
+
+    def with_counts(self, extra: dict[str, int]) -> "HourMarker":
+        """A copy whose counts are these counts plus ``extra`` (added, never overwritten)."""
+        merged = dict(self.counts)
+        for name, value in extra.items():
+            merged[name] = merged.get(name, 0) + value
+        return self._replace(counts=merged)
+
+
+class DeadLetter(NamedTuple):
+    """A row or event that could not be migrated, and why.
+
+    ``payload`` is the raw row (str) for rows that failed before translation, or the translated
+    event (dict) for events PostHog did not take.
+    """
+
+    reason: str
+    stage: str  # "source", "translate" or "deliver"
+    hour: str | None
+    file: str | None
+    line_number: int | None
+    payload: Any
+    detail: str | None = None
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(self._asdict())
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> "DeadLetter":
+        return cls(**orjson.loads(data))
