@@ -1,0 +1,356 @@
+"""A local stand-in for PostHog's capture service (``POST /batch/``) for tests, demos and benchmarks.
+
+It answers like PostHog does: 401 when the ``api_key``/``token`` is not the project's, 413 when the
+decompressed body is over 20 MB, 400 for the whole batch when any event lacks ``event`` or
+``distinct_id`` or has a malformed ``uuid``, and ``200 {"status": 1}`` otherwise. Bodies are gunzipped
+when ``Content-Encoding: gzip``, ``?compression=gzip`` or gzip's magic bytes say so.
+
+Faults can be switched on at any time, as a rate (``fault_rate`` picks among ``fault_kinds`` with a
+seeded generator) or as an explicit sequence (``inject()``), consumed one per request before the rate
+applies. A fault is an HTTP status (429 and 503 carry ``Retry-After: retry_after``; a
+``(status, retry_after)`` pair sets it for one answer), ``DROP`` (close the connection without an
+answer), ``SLOW`` (wait ``slow_seconds``, then answer normally: a client that timed out meanwhile
+will send the events again) or ``LOST`` (accept the events, then close the connection: the answer
+is lost and a retrying client duplicates them).
+
+``GET /_sandbox/stats`` returns the counters as JSON, for processes that did not start the server.
+Run ``python -m sandbox.posthog --help`` to use it on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import random
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
+
+__all__ = ["DROP", "LOST", "SLOW", "PostHogCaptureServer", "main"]
+
+DROP = "drop"
+SLOW = "slow"
+LOST = "lost"
+MAX_BODY_BYTES = 20 * 1024 * 1024
+
+
+class PostHogCaptureServer:
+    """A capture server on ``host``:``port`` (0 picks a free port); see the module docstring.
+
+    ``events`` holds the accepted events in order of acceptance; ``uuids`` counts them by uuid;
+    ``requests`` counts every request to ``/batch/``; ``request_log`` has one dict per request
+    (status, events, decompressed body size, headers that matter). With ``certfile`` (and
+    ``keyfile``) it serves HTTPS. Thread-safe.
+    """
+
+    def __init__(self, api_key: str, *, host: str = "127.0.0.1", port: int = 0,
+                 record_path: str | None = None, max_body_bytes: int = MAX_BODY_BYTES,
+                 fault_rate: float = 0.0, fault_kinds=(500, 503, 429), retry_after: str | None = "1",
+                 slow_seconds: float = 1.0, seed: int | None = 0, certfile: str | None = None,
+                 keyfile: str | None = None):
+        self.api_key = api_key
+        self.max_body_bytes = max_body_bytes
+        self.fault_rate = fault_rate
+        self.fault_kinds = tuple(fault_kinds)
+        self.retry_after = retry_after
+        self.slow_seconds = slow_seconds
+        self._address = (host, port)
+        self._record_path = record_path
+        self._tls = (certfile, keyfile) if certfile else None
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
+        self._faults: collections.deque = collections.deque()
+        self._events: list[dict] = []
+        self._uuids: collections.Counter = collections.Counter()
+        self._log: list[dict] = []
+        self._record = None
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> "PostHogCaptureServer":
+        if self._record_path:
+            self._record = open(self._record_path, "ab")
+        self._httpd = ThreadingHTTPServer(self._address, _Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.capture = self
+        if self._tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self._tls)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+        # A short poll keeps stop() quick; serve_forever only checks for shutdown between polls.
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
+                                        name="posthog-sandbox", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._thread.join()
+            self._httpd = None
+        with self._lock:
+            if self._record is not None:
+                self._record.close()
+                self._record = None
+
+    def __enter__(self) -> "PostHogCaptureServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"{'https' if self._tls else 'http'}://{host}:{port}"
+
+    # -- faults and observations -------------------------------------------------------------------
+
+    def inject(self, *faults: Any) -> None:
+        """Queue faults for the next requests, one each; ``None`` answers one request normally."""
+        with self._lock:
+            self._faults.extend(faults)
+
+    @property
+    def events(self) -> list[dict]:
+        with self._lock:
+            return list(self._events)
+
+    @property
+    def uuids(self) -> collections.Counter:
+        with self._lock:
+            return collections.Counter(self._uuids)
+
+    @property
+    def duplicates(self) -> int:
+        """Accepted events beyond the first with the same uuid."""
+        with self._lock:
+            return sum(count - 1 for count in self._uuids.values())
+
+    @property
+    def requests(self) -> int:
+        with self._lock:
+            return len(self._log)
+
+    @property
+    def request_log(self) -> list[dict]:
+        with self._lock:
+            return list(self._log)
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {"requests": len(self._log), "events": len(self._events),
+                    "unique_uuids": len(self._uuids),
+                    "duplicates": sum(count - 1 for count in self._uuids.values())}
+
+    # -- request handling (called from handler threads) --------------------------------------------
+
+    def _next_fault(self) -> Any:
+        with self._lock:
+            if self._faults:
+                return self._faults.popleft()
+            if self.fault_rate and self.fault_kinds and self._random.random() < self.fault_rate:
+                return self._random.choice(self.fault_kinds)
+            return None
+
+    def _judge(self, path: str, headers, raw: bytes) -> tuple[dict, int]:
+        """The payload and its decompressed size, or ``_Refusal`` with PostHog's answer."""
+        parts = urllib.parse.urlsplit(path)
+        if parts.path not in ("/batch", "/batch/"):
+            raise _Refusal(404, {"detail": "Not found"})
+        if len(raw) > self.max_body_bytes:
+            raise _Refusal(413, _error("payload_too_large", "Request body is too large"))
+        if (headers.get("Content-Encoding", "").lower() == "gzip"
+                or "compression=gzip" in parts.query or raw[:2] == b"\x1f\x8b"):
+            inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
+            try:
+                raw = inflater.decompress(raw, self.max_body_bytes + 1)
+            except zlib.error:
+                raise _Refusal(400, _error("invalid_payload", "Body is not valid gzip")) from None
+            if len(raw) > self.max_body_bytes:
+                raise _Refusal(413, _error("payload_too_large", "Request body is too large"))
+            if not inflater.eof:
+                raise _Refusal(400, _error("invalid_payload", "Body is truncated gzip"))
+        try:
+            payload = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise _Refusal(400, _error("invalid_payload", "Body is not valid JSON")) from None
+        if not isinstance(payload, dict):
+            raise _Refusal(400, _error("invalid_payload", "Body is not a JSON object"))
+        if (payload.get("api_key") or payload.get("token")) != self.api_key:
+            raise _Refusal(401, {"type": "authentication_error", "code": "invalid_api_key",
+                                 "detail": "Project API key invalid. You can find your project "
+                                           "API key in PostHog project settings."})
+        if not isinstance(payload.get("batch"), list):
+            raise _Refusal(400, _error("invalid_payload", "'batch' must be a list of events"))
+        for index, event in enumerate(payload["batch"]):
+            problem = _event_problem(event)
+            if problem:
+                raise _Refusal(400, _error("invalid_payload",
+                                           f"Invalid event at index {index}: {problem}"))
+        return payload, len(raw)
+
+    def _accept(self, events: list[dict]) -> None:
+        with self._lock:
+            self._events.extend(events)
+            self._uuids.update(str(event["uuid"]) for event in events if event.get("uuid"))
+            if self._record is not None:
+                self._record.write(b"".join(orjson.dumps(event) + b"\n" for event in events))
+                self._record.flush()
+
+    def _handle_post(self, handler: "_Handler") -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length)
+        fault = self._next_fault()
+        entry = {"status": None, "events": 0, "fault": fault, "body_bytes": None,
+                 "user_agent": handler.headers.get("User-Agent"),
+                 "content_encoding": handler.headers.get("Content-Encoding"),
+                 "historical_migration": None, "sent_at": False}
+        with self._lock:
+            self._log.append(entry)
+        if fault == DROP:
+            return handler.drop()
+        if isinstance(fault, (int, tuple)):
+            status, retry_after = fault if isinstance(fault, tuple) else (
+                fault, self.retry_after if fault in (429, 503) else None)
+            entry["status"] = status
+            return handler.answer(status, _error("fault", "Injected fault"),
+                                  {"Retry-After": retry_after} if retry_after is not None else None)
+        if fault == SLOW:
+            time.sleep(self.slow_seconds)
+        try:
+            payload, entry["body_bytes"] = self._judge(handler.path, handler.headers, raw)
+        except _Refusal as refusal:
+            entry["status"], answer = refusal.status, (refusal.status, refusal.answer)
+        else:
+            entry.update(status=200, events=len(payload["batch"]),
+                         historical_migration=payload.get("historical_migration"),
+                         sent_at="sent_at" in payload)
+            self._accept(payload["batch"])
+            answer = (200, {"status": 1})
+        if fault == LOST:
+            return handler.drop()
+        handler.answer(*answer)
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, answer: dict):
+        super().__init__(status)
+        self.status = status
+        self.answer = answer
+
+
+def _error(code: str, detail: str) -> dict:
+    return {"type": "validation_error", "code": code, "detail": detail}
+
+
+def _event_problem(event: Any) -> str | None:
+    if not isinstance(event, dict):
+        return "not an object"
+    if not isinstance(event.get("event"), str) or not event["event"]:
+        return "missing 'event'"
+    if event.get("distinct_id") in (None, ""):
+        return "missing 'distinct_id'"
+    if "uuid" in event:
+        try:
+            uuid.UUID(str(event["uuid"]))
+        except ValueError:
+            return "'uuid' is not a valid UUID"
+    return None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a pooled client expects
+    # Headers and body go out in two writes; with Nagle on, the body would wait for a delayed ACK.
+    disable_nagle_algorithm = True
+    server_version = "posthog-sandbox"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's signature
+        pass  # one stderr line per request would drown test and benchmark output
+
+    def do_POST(self) -> None:
+        self.server.capture._handle_post(self)
+
+    def do_GET(self) -> None:
+        if urllib.parse.urlsplit(self.path).path == "/_sandbox/stats":
+            self.answer(200, self.server.capture.stats())
+        else:
+            self.answer(404, {"detail": "Not found"})
+
+    def answer(self, status: int, body: dict, headers: dict | None = None) -> None:
+        data = orjson.dumps(body)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def drop(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox.posthog",
+        description="Serve a local stand-in for PostHog's /batch/ capture endpoint until interrupted.")
+    parser.add_argument("--api_key", default=os.environ.get("POSTHOG_API_KEY", "phc_sandbox"),
+                        help="project API key the server accepts (default: POSTHOG_API_KEY or "
+                             "phc_sandbox)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=0, help="port (default 0: a free port)")
+    parser.add_argument("--record_path", help="append accepted events to this JSONL file")
+    parser.add_argument("--fault_rate", type=float, default=0.0,
+                        help="share of requests answered with a fault (default 0)")
+    parser.add_argument("--faults", default="500,503,429",
+                        help="comma-separated faults to draw from: statuses, drop, slow, lost "
+                             "(default 500,503,429)")
+    parser.add_argument("--retry_after", default="1",
+                        help="Retry-After sent with 429/503 faults (default 1)")
+    parser.add_argument("--slow_seconds", type=float, default=1.0,
+                        help="delay of a 'slow' fault in seconds (default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault generator (default 0)")
+    args = parser.parse_args(argv)
+    kinds = tuple(int(kind) if kind.isdigit() else kind
+                  for kind in (part.strip() for part in args.faults.split(",")) if kind)
+    unknown = [kind for kind in kinds if not isinstance(kind, int) and kind not in (DROP, SLOW, LOST)]
+    if unknown:
+        parser.error(f"--faults: unknown fault {unknown[0]!r}")
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    server = PostHogCaptureServer(args.api_key, host=args.host, port=args.port,
+                                  record_path=args.record_path, fault_rate=args.fault_rate,
+                                  fault_kinds=kinds, retry_after=args.retry_after,
+                                  slow_seconds=args.slow_seconds, seed=args.seed)
+    with server:
+        print(f"PostHog sandbox listening on {server.url}", flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+    print(f"Stopped: {orjson.dumps(server.stats()).decode()}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
