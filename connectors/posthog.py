@@ -1,0 +1,185 @@
+"""Deliver translated events to PostHog's batch capture endpoint.
+
+``WriteToPostHog`` batches events, sends them with ``PostHogClient`` (gzip, retries, 400 bisection,
+413 splits, pacing; see ``connectors.posthog_client``) and turns every event PostHog did not take
+into a ``DeadLetter``. Hour markers pass through it only once their hour is settled, which is what
+lets the job ledger mark an hour done.
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Any, Iterable, NamedTuple
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import PCollection, TaggedOutput
+from apache_beam.transforms.window import GlobalWindows
+
+from connectors.posthog_client import PostHogClient, UnsendableEvent, check_settings
+from transforms.records import DeadLetter, HourMarker
+
+__all__ = ["METRICS_NAMESPACE", "WriteToPostHog", "WriteToPostHogResult"]
+
+METRICS_NAMESPACE = "WriteToPostHog"
+_FAILED = "failed"
+
+
+class WriteToPostHogResult(NamedTuple):
+    """The outputs of ``WriteToPostHog``.
+
+    ``failed``: ``PCollection[DeadLetter]`` of the events PostHog did not take.
+    ``checkpoints``: ``PCollection[HourMarker]``, each marker released after its hour is settled.
+    """
+
+    failed: PCollection
+    checkpoints: PCollection
+
+
+class WriteToPostHog(beam.PTransform):
+    """Send events to PostHog; ``PCollection[dict | HourMarker]`` → ``WriteToPostHogResult``.
+
+    Events are sent in batches of at most ``batch_size`` events and ``max_batch_bytes`` of
+    uncompressed JSON. An event whose JSON exceeds ``max_event_bytes`` is dead-lettered
+    ``event_too_large`` without being sent (PostHog would drop it silently); one that is not a
+    JSON object, ``invalid_event``. Events PostHog refuses become ``rejected_by_posthog`` dead
+    letters with its answer; those still failing after ``max_retry_seconds`` of retries,
+    ``delivery_failed`` (the ``resend`` command replays them). A refused API key raises
+    ``AuthenticationError`` and fails the run.
+
+    ``HourMarker`` elements are end-of-hour punctuation (see ``transforms.records``). On a marker
+    the pending batch is sent, the hour's dead letters are emitted stamped with the marker's hour,
+    and then the marker itself with the counts ``events_sent`` and ``dead:<reason>`` of the events
+    received since the previous marker. Batches never span a marker. This relies on an hour's
+    events and its marker reaching the sink in the same bundle, as they do when the source emits
+    both from one call. Events with no marker after them in their bundle are sent when the bundle
+    finishes and their dead letters carry ``hour=None``.
+
+    Pacing: ``max_events_per_second`` is enforced by a token bucket in each DoFn instance, and a
+    runner runs one instance per bundle it processes in parallel. The job-wide rate is therefore
+    up to ``max_events_per_second`` × that parallelism: on Dataflow, workers × SDK processes per
+    worker (one per vCPU) × ``--number_of_worker_harness_threads``; on the DirectRunner,
+    ``--direct_num_workers``. To hold a job-wide ceiling, divide it by that number (or cap
+    ``--max_num_workers``). ``sleep_interval_ms`` is slept after every request.
+
+    Counters (namespace ``WriteToPostHog``): ``events_sent``, ``batches_sent``, ``http_retries``,
+    ``throttled_ms`` (time slept on purpose: pacing and back-off) and ``dead_lettered_<reason>``;
+    distributions ``batch_size`` (events per acknowledged request) and ``request_latency_ms``.
+    """
+
+    def __init__(self, host: str, api_key: str, *, batch_size: int = 1000,
+                 max_batch_bytes: int = 10_000_000, max_event_bytes: int = 1_000_000,
+                 max_events_per_second: float | None = None, sleep_interval_ms: float = 0,
+                 max_retry_seconds: float = 600, verify_tls: bool = True, timeout: float = 30,
+                 backoff_base: float = 1.0, backoff_cap: float = 60.0):
+        super().__init__()
+        self._settings = dict(
+            host=host, api_key=api_key, batch_size=batch_size, max_batch_bytes=max_batch_bytes,
+            max_event_bytes=max_event_bytes, max_events_per_second=max_events_per_second,
+            sleep_interval_ms=sleep_interval_ms, max_retry_seconds=max_retry_seconds,
+            verify_tls=verify_tls, timeout=timeout, backoff_base=backoff_base,
+            backoff_cap=backoff_cap)
+        check_settings(**self._settings)
+
+    def expand(self, pcoll: PCollection) -> WriteToPostHogResult:
+        outputs = pcoll | "SendBatches" >> beam.ParDo(_WriteFn(self._settings)).with_outputs(
+            _FAILED, main="checkpoints")
+        return WriteToPostHogResult(failed=outputs[_FAILED], checkpoints=outputs.checkpoints)
+
+    def display_data(self) -> dict[str, Any]:
+        shown = ("host", "batch_size", "max_events_per_second", "sleep_interval_ms",
+                 "max_retry_seconds", "verify_tls")
+        return {name: self._settings[name] for name in shown
+                if self._settings[name] is not None}
+
+
+class _WriteFn(beam.DoFn):
+    """Buffers events into batches, sends them, holds each hour's dead letters until its marker."""
+
+    def __init__(self, settings: dict[str, Any]):
+        self._settings = settings
+        self._events_sent = Metrics.counter(METRICS_NAMESPACE, "events_sent")
+        self._batches_sent = Metrics.counter(METRICS_NAMESPACE, "batches_sent")
+        self._retries = Metrics.counter(METRICS_NAMESPACE, "http_retries")
+        self._throttled_ms = Metrics.counter(METRICS_NAMESPACE, "throttled_ms")
+        self._batch_size = Metrics.distribution(METRICS_NAMESPACE, "batch_size")
+        self._latency_ms = Metrics.distribution(METRICS_NAMESPACE, "request_latency_ms")
+        self._dead_counters: dict[str, Any] = {}
+
+    def setup(self) -> None:
+        self._client = PostHogClient(**self._settings)
+        self._max_events = self._settings["batch_size"]
+        self._max_bytes = self._client.max_payload_bytes
+
+    def start_bundle(self) -> None:
+        self._batch: list[tuple[dict, bytes]] = []
+        self._batch_bytes = 0
+        self._sent_this_hour = 0
+        self._dead_this_hour: collections.Counter = collections.Counter()
+        self._held: list[tuple[Any, str, str | None]] = []
+
+    def process(self, element: Any) -> Iterable[Any]:
+        if isinstance(element, HourMarker):
+            self._flush()
+            for event, reason, detail in self._held:
+                yield TaggedOutput(_FAILED, _dead_letter(event, reason, detail, element.hour))
+            counts = {"events_sent": self._sent_this_hour}
+            counts.update((f"dead:{reason}", n) for reason, n in self._dead_this_hour.items())
+            yield element.with_counts(counts)
+            self._held, self._sent_this_hour = [], 0
+            self._dead_this_hour = collections.Counter()
+            return
+        try:
+            data = self._client.encode(element)
+        except UnsendableEvent as exc:
+            self._hold(element, exc.reason, str(exc))
+            return
+        # Same accounting as the client's own chunking, so that one flush is one request.
+        if self._batch and (len(self._batch) >= self._max_events
+                            or self._batch_bytes + len(data) + 1 > self._max_bytes):
+            self._flush()
+        self._batch.append((element, data))
+        self._batch_bytes += len(data) + 1
+
+    def finish_bundle(self) -> Iterable[Any]:
+        self._flush()
+        for event, reason, detail in self._held:
+            yield TaggedOutput(_FAILED, GlobalWindows.windowed_value(
+                _dead_letter(event, reason, detail, None)))
+        self._held = []
+
+    def teardown(self) -> None:
+        client = getattr(self, "_client", None)
+        if client is not None:
+            client.close()
+
+    def _flush(self) -> None:
+        if not self._batch:
+            return
+        result = self._client.send_encoded(self._batch)
+        self._batch, self._batch_bytes = [], 0
+        self._sent_this_hour += result.acknowledged
+        self._events_sent.inc(result.acknowledged)
+        self._batches_sent.inc(result.batches_sent)
+        self._retries.inc(result.retries)
+        self._throttled_ms.inc(result.throttled_ms)
+        for size in result.batch_sizes:
+            self._batch_size.update(size)
+        for latency in result.latencies_ms:
+            self._latency_ms.update(round(latency))
+        for failed in result.failed:
+            self._hold(failed.event, failed.reason, failed.detail)
+
+    def _hold(self, event: Any, reason: str, detail: str | None) -> None:
+        self._held.append((event, reason, detail))
+        self._dead_this_hour[reason] += 1
+        counter = self._dead_counters.get(reason)
+        if counter is None:
+            counter = self._dead_counters[reason] = Metrics.counter(
+                METRICS_NAMESPACE, f"dead_lettered_{reason}")
+        counter.inc()
+
+
+def _dead_letter(event: Any, reason: str, detail: str | None, hour: str | None) -> DeadLetter:
+    return DeadLetter(reason=reason, stage="deliver", hour=hour, file=None, line_number=None,
+                      payload=event, detail=detail)
