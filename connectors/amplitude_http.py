@@ -1,0 +1,175 @@
+"""Amplitude Export API client: one hour per request, streamed to disk, retried within a bound.
+
+Every HTTP status has exactly one meaning here (see ``ExportClient._attempt``), decided in one
+place, so the source only sees DONE, EMPTY, FAILED or an ``AuthenticationError``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import random
+import time
+from typing import Callable, NamedTuple
+
+import requests
+
+from connectors import archive
+from connectors.errors import AuthenticationError
+from transforms.records import DONE, EMPTY, FAILED
+
+__all__ = ["ExportClient", "FetchResult", "TOO_LARGE_ADVICE"]
+
+_LOG = logging.getLogger(__name__)
+_CHUNK = 1 << 20
+# 429 and the 5xx family are how Amplitude says "later" (504 when an export times out on its
+# side); 408 is a proxy's timeout. Everything else is an answer that retrying will not change.
+_TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+_CONNECT_TIMEOUT = 30.0
+TOO_LARGE_ADVICE = (
+    "Amplitude refused to export this hour (HTTP 400): it is over the Export API's 4 GB limit. "
+    "Export this period with Amplitude's cloud-storage export (Amazon S3 or Google Cloud "
+    "Storage) and migrate those files with --source files --source_path <glob>.")
+
+
+class FetchResult(NamedTuple):
+    status: str  # DONE (zip written and validated), EMPTY (404) or FAILED
+    detail: str | None  # why it failed, for the report
+    size: int  # bytes downloaded in the successful attempt
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class ExportClient:
+    """Downloads single export hours. Open with ``open()`` (or ``with``), then call ``fetch``.
+
+    Transient failures (429, 5xx, timeouts, dropped connections, truncated or corrupt zips) are
+    retried with exponential back-off and jitter, honouring ``Retry-After``, until ``max_attempts``
+    attempts or ``max_retry_seconds`` of waiting, whichever comes first. ``on_retry`` is called
+    with the sleep before each retry (for metrics).
+    """
+
+    def __init__(self, base_url: str, api_key: str, secret_key: str, *, max_attempts: int,
+                 max_retry_seconds: float, request_timeout: float, backoff_base: float,
+                 backoff_cap: float = 120.0, on_retry: Callable[[float], None] | None = None):
+        self._url = base_url.rstrip("/") + "/api/2/export"
+        self._auth = (api_key, secret_key)
+        self._max_attempts = max_attempts
+        self._max_retry_seconds = max_retry_seconds
+        self._timeout = (min(_CONNECT_TIMEOUT, request_timeout), request_timeout)
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._on_retry = on_retry or (lambda _seconds: None)
+        self._session: requests.Session | None = None
+
+    def open(self) -> "ExportClient":
+        self._session = requests.Session()
+        return self
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
+    __enter__ = open
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def fetch(self, hour: str, dest: str) -> FetchResult:
+        """Download hour ``hour`` (YYYYMMDDTHH) into the file ``dest`` and validate it."""
+        deadline = time.monotonic() + self._max_retry_seconds
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._attempt(hour, dest)
+            except _Retry as retry:
+                reason = self._redact(retry.reason)
+                delay = self._backoff(attempt, retry.retry_after)
+                if attempt >= self._max_attempts or time.monotonic() + delay > deadline:
+                    return FetchResult(FAILED, f"gave up after {attempt} attempt(s) (limits: "
+                                       f"{self._max_attempts} attempts, {self._max_retry_seconds:g}"
+                                       f" s of retrying); last error: {reason}", 0)
+                _LOG.debug("Hour %s: %s; retrying in %.2fs", hour, reason, delay)
+                self._on_retry(delay)
+                time.sleep(delay)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        # Equal jitter: at least half the exponential step, so retries from many workers spread
+        # out without any of them hammering the API early.
+        step = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+        delay = step * random.uniform(0.5, 1.0)
+        return max(delay, retry_after) if retry_after is not None else delay
+
+    def _attempt(self, hour: str, dest: str) -> FetchResult:
+        assert self._session is not None, "ExportClient.open() was not called"
+        try:
+            with self._session.get(self._url, params={"start": hour, "end": hour}, auth=self._auth,
+                                   stream=True, timeout=self._timeout) as response:
+                code = response.status_code
+                if code == 200:
+                    size = self._save(response, dest)
+                elif code == 404:
+                    return FetchResult(EMPTY, None, 0)
+                elif code == 400:
+                    return FetchResult(FAILED, TOO_LARGE_ADVICE, 0)
+                elif code in (401, 403):
+                    raise AuthenticationError(
+                        f"Amplitude refused the credentials (HTTP {code}): check "
+                        "--amplitude_api_key and --amplitude_secret_key (or AMPLITUDE_API_KEY and "
+                        "AMPLITUDE_SECRET_KEY) and --amplitude_region/--amplitude_url.",
+                        flag="--amplitude_api_key")
+                elif code in _TRANSIENT:
+                    raise _Retry(f"HTTP {code}", _retry_after(response.headers.get("Retry-After")))
+                else:
+                    return FetchResult(FAILED, f"unexpected HTTP {code} from the Export API", 0)
+        except requests.RequestException as exc:
+            # Covers refused and dropped connections, timeouts and bodies cut short of their
+            # Content-Length (urllib3 enforces it while streaming).
+            raise _Retry(f"{type(exc).__name__}: {exc}") from None
+        try:
+            archive.validate(dest, archive.ZIP)
+        except archive.CorruptArchive as exc:
+            raise _Retry(f"downloaded export is damaged: {exc}") from None
+        return FetchResult(DONE, None, size)
+
+    @staticmethod
+    def _save(response: requests.Response, dest: str) -> int:
+        size = 0
+        with open(dest, "wb") as out:
+            for chunk in response.iter_content(_CHUNK):
+                out.write(chunk)
+                size += len(chunk)
+        expected = response.headers.get("Content-Length")
+        if expected is not None and expected.isdigit() and int(expected) != size:
+            raise _Retry(f"body ended after {size} of {expected} bytes")
+        return size
+
+    def _redact(self, text: str) -> str:
+        for secret in self._auth:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
