@@ -1,0 +1,119 @@
+"""Streaming readers for export zips, .json.gz parts and plain NDJSON files."""
+
+from __future__ import annotations
+
+import gzip
+import zipfile
+
+import pytest
+
+from connectors import archive
+from connectors.archive import GZIP, PLAIN, ZIP, ArchiveLine, CorruptArchive
+
+
+def make_zip(path, members: dict[str, bytes], gzip_members: bool = True):
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("app/", b"")  # a directory entry, as zip tools write them
+        for name, data in members.items():
+            zf.writestr(name, gzip.compress(data) if gzip_members and name.endswith(".gz") else data)
+    return str(path)
+
+
+def test_natural_key_orders_part_numbers_numerically():
+    names = ["a/a_2024-03-05_9#10.json.gz", "a/a_2024-03-05_9#2.json.gz",
+             "a/a_2024-03-05_10#0.json.gz", "a/a_2024-03-05_9#0.json.gz"]
+    assert sorted(names, key=archive.natural_key) == [
+        "a/a_2024-03-05_9#0.json.gz", "a/a_2024-03-05_9#2.json.gz",
+        "a/a_2024-03-05_9#10.json.gz", "a/a_2024-03-05_10#0.json.gz"]
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("x.zip", ZIP), ("X.ZIP", ZIP), ("p#1.json.gz", GZIP), ("f.jsonl.gz", GZIP),
+    ("f.json", PLAIN), ("f.jsonl", PLAIN), ("f.ndjson", PLAIN), ("f.csv", None),
+    ("_SUCCESS", None), ("f.gz", None),
+])
+def test_file_kind(name, kind):
+    assert archive.file_kind(name) == kind
+
+
+def test_zip_lines_in_natural_member_order_with_provenance(tmp_path):
+    path = make_zip(tmp_path / "h.zip", {
+        "1/1_2024-03-05_9#10.json.gz": b'{"n":3}\n',
+        "1/1_2024-03-05_9#2.json.gz": b'{"n":1}\n{"n":2}\n',
+        "README.txt": b"not data",
+    })
+    assert list(archive.iter_lines(path, ZIP)) == [
+        ArchiveLine("1/1_2024-03-05_9#2.json.gz", 1, b'{"n":1}'),
+        ArchiveLine("1/1_2024-03-05_9#2.json.gz", 2, b'{"n":2}'),
+        ArchiveLine("1/1_2024-03-05_9#10.json.gz", 1, b'{"n":3}'),
+    ]
+    archive.validate(path, ZIP)
+
+
+def test_zip_members_can_be_limited(tmp_path):
+    path = make_zip(tmp_path / "h.zip", {"a#0.json.gz": b"1\n", "b#0.json.gz": b"2\n"})
+    assert [l.line for l in archive.iter_lines(path, ZIP, members=["b#0.json.gz"])] == [b"2"]
+    with pytest.raises(CorruptArchive, match="no member"):
+        archive.validate(path, ZIP, members=["c#0.json.gz"])
+
+
+def test_blank_lines_are_skipped_but_counted_and_line_endings_stripped(tmp_path):
+    path = tmp_path / "p.json.gz"
+    path.write_bytes(gzip.compress(b'{"a":1}\r\n\n   \n{"a":2}'))
+    assert list(archive.iter_lines(str(path), GZIP)) == [
+        ArchiveLine(str(path), 1, b'{"a":1}'), ArchiveLine(str(path), 4, b'{"a":2}')]
+    plain = tmp_path / "p.jsonl"
+    plain.write_bytes(b'{"a":1}\n\n{"a":2}\n')
+    assert [(l.line_number, l.line) for l in archive.iter_lines(str(plain), PLAIN,
+                                                                display_name="shown")] == [
+        (1, b'{"a":1}'), (3, b'{"a":2}')]
+
+
+def test_gzip_member_holding_several_gzip_streams_is_read_whole(tmp_path):
+    path = tmp_path / "p.json.gz"
+    path.write_bytes(gzip.compress(b"1\n2\n") + gzip.compress(b"3\n"))
+    assert [l.line for l in archive.iter_lines(str(path), GZIP)] == [b"1", b"2", b"3"]
+
+
+def test_truncated_zip_is_corrupt(tmp_path):
+    path = make_zip(tmp_path / "h.zip", {"a#0.json.gz": b'{"x":1}\n' * 1000})
+    data = open(path, "rb").read()
+    open(path, "wb").write(data[: len(data) // 2])
+    with pytest.raises(CorruptArchive, match="h.zip"):
+        archive.validate(path, ZIP)
+
+
+def test_damaged_member_is_corrupt(tmp_path):
+    path = make_zip(tmp_path / "h.zip", {"a#0.json.gz": bytes(range(256)) * 400})
+    data = bytearray(open(path, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(path, "wb").write(bytes(data))
+    with pytest.raises(CorruptArchive, match="a#0.json.gz"):
+        archive.validate(path, ZIP)
+
+
+def test_member_that_is_not_gzip_is_corrupt(tmp_path):
+    path = make_zip(tmp_path / "h.zip", {"a#0.json.gz": b"plain text"}, gzip_members=False)
+    with pytest.raises(CorruptArchive):
+        archive.validate(path, ZIP)
+
+
+def test_truncated_gzip_file_is_corrupt(tmp_path):
+    path = tmp_path / "p.json.gz"
+    path.write_bytes(gzip.compress(b'{"x":1}\n' * 1000)[:-20])
+    with pytest.raises(CorruptArchive, match="p.json.gz"):
+        archive.validate(str(path), GZIP)
+
+
+def test_not_a_zip_is_corrupt(tmp_path):
+    path = tmp_path / "h.zip"
+    path.write_bytes(b"<html>Service Unavailable</html>")
+    with pytest.raises(CorruptArchive):
+        archive.validate(str(path), ZIP)
+
+
+def test_lines_are_produced_lazily(tmp_path):
+    path = make_zip(tmp_path / "h.zip", {"a#0.json.gz": b"x\n" * 100_000})
+    lines = archive.iter_lines(path, ZIP)
+    assert next(lines) == ArchiveLine("a#0.json.gz", 1, b"x")
+    lines.close()
