@@ -16,7 +16,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.transforms.window import GlobalWindows
 
-from connectors.posthog_client import PostHogClient, UnsendableEvent, check_settings
+from connectors.posthog_client import PostHogClient, UnsendableEvent
+from connectors.posthog_pacing import check_settings
 from transforms.records import DeadLetter, HourMarker
 
 __all__ = ["METRICS_NAMESPACE", "WriteToPostHog", "WriteToPostHogResult"]

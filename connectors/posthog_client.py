@@ -1,4 +1,4 @@
-"""A client for PostHog's batch capture endpoint (``POST {host}/batch/``), usable with or without Beam.
+"""A client for PostHog's batch capture endpoint (``POST {host}/batch/``), with or without Beam.
 
 ``WriteToPostHog`` builds one per DoFn instance; the ``resend`` command uses it directly on
 dead-lettered events. ``send()`` returns every event it was given either acknowledged or failed
@@ -22,14 +22,10 @@ should carry one. A client is not thread-safe: use one per thread.
 
 from __future__ import annotations
 
-import email.utils
 import gzip
 import logging
-import math
 import random
 import time
-import urllib.parse
-from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any, NamedTuple, Sequence
 
@@ -39,6 +35,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from connectors.errors import AuthenticationError, MigrationAbort
+from connectors.posthog_pacing import DEFAULT_HOST, TokenBucket, check_settings, parse_retry_after
 
 __all__ = [
     "DEFAULT_HOST",
@@ -50,11 +47,7 @@ __all__ = [
     "PostHogClient",
     "SendResult",
     "UnsendableEvent",
-    "check_settings",
-    "parse_retry_after",
 ]
-
-DEFAULT_HOST = "https://us.i.posthog.com"
 
 # Dead-letter reasons.
 EVENT_TOO_LARGE = "event_too_large"
@@ -62,7 +55,7 @@ REJECTED_BY_POSTHOG = "rejected_by_posthog"
 DELIVERY_FAILED = "delivery_failed"
 INVALID_EVENT = "invalid_event"  # not a JSON-serialisable dict: nothing PostHog could take
 
-# 408/425 are the server saying "not now"; 429 and 5xx are load shedding or outages on PostHog's side.
+# 408/425 are the server saying "not now"; 429 and 5xx are load shedding or outages at PostHog.
 _RETRYABLE = frozenset({408, 425, 429})
 # Level 1 halves the CPU of level 6 on event JSON for bodies about 10% larger.
 _GZIP_LEVEL = 1
@@ -100,50 +93,11 @@ class UnsendableEvent(ValueError):
         self.reason = reason
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
 def _version() -> str:
     try:
         return metadata.version("aplistorical")
     except metadata.PackageNotFoundError:
         return "dev"
-
-
-class _TokenBucket:
-    """Average ``rate`` events/s with bursts of up to one second's worth.
-
-    Tokens may go negative so that a batch larger than the bucket still passes after a
-    proportional wait instead of never.
-    """
-
-    def __init__(self, rate: float, clock=time.monotonic):
-        self._rate = rate
-        self._clock = clock
-        self._tokens = rate
-        self._updated = clock()
-
-    def take(self, n: int) -> float:
-        """Take ``n`` tokens; return the seconds to wait before using them."""
-        now = self._clock()
-        self._tokens = min(self._rate, self._tokens + (now - self._updated) * self._rate) - n
-        self._updated = now
-        return max(0.0, -self._tokens / self._rate)
 
 
 class _Tally:
@@ -161,33 +115,6 @@ class _Tally:
     def result(self) -> SendResult:
         return SendResult(self.acknowledged, self.failed, self.batch_sizes, self.latencies_ms,
                           self.retries, round(self.throttled_s * 1000))
-
-
-def check_settings(host: str, api_key: str, *, max_retry_seconds: float = 600, timeout: float = 30,
-                   backoff_base: float = 1.0, backoff_cap: float = 60.0,
-                   max_events_per_second: float | None = None, sleep_interval_ms: float = 0,
-                   batch_size: int = 1000, max_batch_bytes: int = 10_000_000,
-                   max_event_bytes: int = 1_000_000, **_ignored) -> None:
-    """Raise ValueError naming the flag of the first invalid setting."""
-    parts = urllib.parse.urlsplit(host or "")
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
-        raise ValueError("--posthog_host must be an http:// or https:// URL such as "
-                         f"{DEFAULT_HOST}, got {host!r}")
-    if not isinstance(api_key, str) or not api_key.strip():
-        raise ValueError("the PostHog project API key is empty: set --posthog_api_key or "
-                         "POSTHOG_API_KEY")
-    positive = {"--max_retry_seconds": (max_retry_seconds, True), "--timeout": (timeout, False),
-                "backoff_base": (backoff_base, False), "backoff_cap": (backoff_cap, False),
-                "--sleep_interval_ms": (sleep_interval_ms, True), "--batch_size": (batch_size, False),
-                "max_batch_bytes": (max_batch_bytes, False), "max_event_bytes": (max_event_bytes, False)}
-    for flag, (value, zero_ok) in positive.items():
-        if not isinstance(value, (int, float)) or not (value >= 0 if zero_ok else value > 0):
-            raise ValueError(f"{flag} must be a number {'>= 0' if zero_ok else '> 0'}, got {value!r}")
-    if max_events_per_second is not None and not max_events_per_second > 0:
-        raise ValueError(f"--max_events_per_second must be > 0 (or unset), got {max_events_per_second!r}")
-    if max_event_bytes > max_batch_bytes:
-        raise ValueError(f"max_event_bytes ({max_event_bytes}) must not exceed max_batch_bytes "
-                         f"({max_batch_bytes})")
 
 
 class PostHogClient:
@@ -208,7 +135,8 @@ class PostHogClient:
                        backoff_base=backoff_base, backoff_cap=backoff_cap,
                        max_events_per_second=max_events_per_second,
                        sleep_interval_ms=sleep_interval_ms, batch_size=batch_size,
-                       max_batch_bytes=max_batch_bytes, max_event_bytes=max_event_bytes)
+                       max_batch_bytes=max_batch_bytes, max_event_bytes=max_event_bytes,
+                       verify_tls=verify_tls)
         self.host = host.rstrip("/")
         self._url = self.host + "/batch/"
         self._key = api_key.strip()
@@ -220,7 +148,7 @@ class PostHogClient:
         self._batch_size = batch_size
         self._max_event_bytes = max_event_bytes
         self._verify_tls = verify_tls
-        self._bucket = _TokenBucket(max_events_per_second) if max_events_per_second else None
+        self._bucket = TokenBucket(max_events_per_second) if max_events_per_second else None
         self._random = random.Random()
         # The body is built by concatenation so that halves of a split batch reuse each event's
         # serialised bytes. No sent_at: PostHog would shift every historical timestamp by it.
@@ -344,6 +272,7 @@ class PostHogClient:
                 wait_at_least = parse_retry_after(response.headers.get("Retry-After")) or 0.0
             finally:
                 self._sleep(self._interval_s, tally)
+            # Full jitter spreads the retries of many workers hit by the same outage.
             delay = max(wait_at_least, self._random.uniform(
                 0, min(self._backoff_cap, self._backoff_base * 2 ** attempt)))
             elapsed = time.monotonic() - started

@@ -1,13 +1,13 @@
-"""A local stand-in for PostHog's capture service (``POST /batch/``) for tests, demos and benchmarks.
+"""A local stand-in for PostHog's capture service (``POST /batch/``): tests, demos, benchmarks.
 
-It answers like PostHog does: 401 when the ``api_key``/``token`` is not the project's, 413 when the
-decompressed body is over 20 MB, 400 for the whole batch when any event lacks ``event`` or
-``distinct_id`` or has a malformed ``uuid``, and ``200 {"status": 1}`` otherwise. Bodies are gunzipped
-when ``Content-Encoding: gzip``, ``?compression=gzip`` or gzip's magic bytes say so.
+It answers like PostHog does: 401 when the ``api_key``/``token`` is not the project's, 413 when
+the decompressed body is over 20 MB, 400 for the whole batch when any event lacks ``event`` or
+``distinct_id`` or has a malformed ``uuid``, and ``200 {"status": 1}`` otherwise. Bodies are
+gunzipped when ``Content-Encoding: gzip``, ``?compression=gzip`` or gzip's magic bytes say so.
 
-Faults can be switched on at any time, as a rate (``fault_rate`` picks among ``fault_kinds`` with a
-seeded generator) or as an explicit sequence (``inject()``), consumed one per request before the rate
-applies. A fault is an HTTP status (429 and 503 carry ``Retry-After: retry_after``; a
+Faults can be switched on at any time, as a rate (``fault_rate`` picks among ``fault_kinds`` with
+a seeded generator) or as an explicit sequence (``inject()``), consumed one per request before the
+rate applies. A fault is an HTTP status (429 and 503 carry ``Retry-After: retry_after``; a
 ``(status, retry_after)`` pair sets it for one answer), ``DROP`` (close the connection without an
 answer), ``SLOW`` (wait ``slow_seconds``, then answer normally: a client that timed out meanwhile
 will send the events again) or ``LOST`` (accept the events, then close the connection: the answer
@@ -48,7 +48,8 @@ MAX_BODY_BYTES = 20 * 1024 * 1024
 class PostHogCaptureServer:
     """A capture server on ``host``:``port`` (0 picks a free port); see the module docstring.
 
-    ``events`` holds the accepted events in order of acceptance; ``uuids`` counts them by uuid;
+    ``events`` holds the accepted events in order of acceptance (unless ``keep_events`` is false,
+    which saves the memory of long runs); ``uuids`` counts them by uuid;
     ``requests`` counts every request to ``/batch/``; ``request_log`` has one dict per request
     (status, events, decompressed body size, headers that matter). With ``certfile`` (and
     ``keyfile``) it serves HTTPS. Thread-safe.
@@ -56,9 +57,10 @@ class PostHogCaptureServer:
 
     def __init__(self, api_key: str, *, host: str = "127.0.0.1", port: int = 0,
                  record_path: str | None = None, max_body_bytes: int = MAX_BODY_BYTES,
-                 fault_rate: float = 0.0, fault_kinds=(500, 503, 429), retry_after: str | None = "1",
+                 fault_rate: float = 0.0, fault_kinds=(500, 503, 429),
+                 retry_after: str | None = "1",
                  slow_seconds: float = 1.0, seed: int | None = 0, certfile: str | None = None,
-                 keyfile: str | None = None):
+                 keyfile: str | None = None, keep_events: bool = True):
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
         self.fault_rate = fault_rate
@@ -71,7 +73,9 @@ class PostHogCaptureServer:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
         self._faults: collections.deque = collections.deque()
+        self._keep_events = keep_events
         self._events: list[dict] = []
+        self._accepted = 0
         self._uuids: collections.Counter = collections.Counter()
         self._log: list[dict] = []
         self._record = None
@@ -153,7 +157,7 @@ class PostHogCaptureServer:
 
     def stats(self) -> dict[str, int]:
         with self._lock:
-            return {"requests": len(self._log), "events": len(self._events),
+            return {"requests": len(self._log), "events": self._accepted,
                     "unique_uuids": len(self._uuids),
                     "duplicates": sum(count - 1 for count in self._uuids.values())}
 
@@ -206,7 +210,9 @@ class PostHogCaptureServer:
 
     def _accept(self, events: list[dict]) -> None:
         with self._lock:
-            self._events.extend(events)
+            self._accepted += len(events)
+            if self._keep_events:
+                self._events.extend(events)
             self._uuids.update(str(event["uuid"]) for event in events if event.get("uuid"))
             if self._record is not None:
                 self._record.write(b"".join(orjson.dumps(event) + b"\n" for event in events))
@@ -312,7 +318,8 @@ class _Handler(BaseHTTPRequestHandler):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sandbox.posthog",
-        description="Serve a local stand-in for PostHog's /batch/ capture endpoint until interrupted.")
+        description="Serve a local stand-in for PostHog's /batch/ capture endpoint until "
+                    "interrupted.")
     parser.add_argument("--api_key", default=os.environ.get("POSTHOG_API_KEY", "phc_sandbox"),
                         help="project API key the server accepts (default: POSTHOG_API_KEY or "
                              "phc_sandbox)")
@@ -328,11 +335,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="Retry-After sent with 429/503 faults (default 1)")
     parser.add_argument("--slow_seconds", type=float, default=1.0,
                         help="delay of a 'slow' fault in seconds (default 1)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the fault generator (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the fault generator (default 0)")
     args = parser.parse_args(argv)
     kinds = tuple(int(kind) if kind.isdigit() else kind
                   for kind in (part.strip() for part in args.faults.split(",")) if kind)
-    unknown = [kind for kind in kinds if not isinstance(kind, int) and kind not in (DROP, SLOW, LOST)]
+    unknown = [kind for kind in kinds
+               if not isinstance(kind, int) and kind not in (DROP, SLOW, LOST)]
     if unknown:
         parser.error(f"--faults: unknown fault {unknown[0]!r}")
 
@@ -341,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     server = PostHogCaptureServer(args.api_key, host=args.host, port=args.port,
                                   record_path=args.record_path, fault_rate=args.fault_rate,
                                   fault_kinds=kinds, retry_after=args.retry_after,
-                                  slow_seconds=args.slow_seconds, seed=args.seed)
+                                  slow_seconds=args.slow_seconds, seed=args.seed,
+                                  keep_events=False)
     with server:
         print(f"PostHog sandbox listening on {server.url}", flush=True)
         try:

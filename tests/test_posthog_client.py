@@ -1,4 +1,4 @@
-"""PostHogClient against the capture sandbox over real HTTP: every answer branch, retries, pacing."""
+"""PostHogClient against the capture sandbox over real HTTP: each answer branch, retries, pacing."""
 
 import logging
 import time
@@ -9,8 +9,8 @@ import pytest
 
 from connectors.errors import AuthenticationError, MigrationAbort
 from connectors.posthog_client import (DELIVERY_FAILED, EVENT_TOO_LARGE, INVALID_EVENT,
-                                       REJECTED_BY_POSTHOG, PostHogClient, _TokenBucket,
-                                       parse_retry_after)
+                                       REJECTED_BY_POSTHOG, PostHogClient)
+from connectors.posthog_pacing import TokenBucket, parse_retry_after
 from sandbox.posthog import DROP, LOST, SLOW, PostHogCaptureServer
 
 KEY = "phc_client_test_key"
@@ -219,7 +219,7 @@ def test_sleep_interval_and_rate_limit_are_counted_as_throttling(server):
 
 def test_token_bucket_paces_to_the_rate():
     now = [0.0]
-    bucket = _TokenBucket(100, clock=lambda: now[0])
+    bucket = TokenBucket(100, clock=lambda: now[0])
     assert bucket.take(100) == 0  # a full second's burst
     assert bucket.take(50) == pytest.approx(0.5)
     now[0] += 0.5
@@ -290,7 +290,8 @@ def test_the_key_never_reaches_logs_dead_letters_or_exceptions(server, caplog):
     with pytest.raises(ValueError) as invalid:
         PostHogClient("ftp://host", secret)
     texts.append(str(invalid.value))
-    assert {"delivery_failed", "rejected_by_posthog"} <= {f.reason for f in result.failed + result2.failed}
+    reasons = {f.reason for f in result.failed + result2.failed}
+    assert {DELIVERY_FAILED, REJECTED_BY_POSTHOG} <= reasons
     texts.append(caplog.text)
     assert caplog.text  # retries and give-ups were logged
     assert not [text for text in texts if secret in text]

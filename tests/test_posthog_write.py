@@ -52,7 +52,8 @@ def test_markers_come_out_after_their_hour_with_its_counts(server):
     marker0 = HourMarker("20240101T00", "done", counts={"events": 7})
     marker1 = HourMarker("20240101T01", "done")
     unmarked = event(100)
-    elements = hour0[:2] + [invalid] + hour0[2:] + [too_large, marker0] + hour1 + [marker1, unmarked]
+    elements = (hour0[:2] + [invalid] + hour0[2:] + [too_large, marker0]
+                + hour1 + [marker1, unmarked])
 
     with test_pipeline.TestPipeline() as pipeline:
         result = (pipeline | beam.Create(elements, reshuffle=False)
