@@ -54,7 +54,8 @@ class WriteToPostHog(beam.PTransform):
     received since the previous marker. Batches never span a marker. This relies on an hour's
     events and its marker reaching the sink in the same bundle, as they do when the source emits
     both from one call. Events with no marker after them in their bundle are sent when the bundle
-    finishes and their dead letters carry ``hour=None``.
+    finishes and their dead letters carry ``hour=None``. An hour's dead letters wait in memory for
+    its marker: during a long PostHog outage that is up to one hour of events per worker.
 
     Pacing: ``max_events_per_second`` is enforced by a token bucket in each DoFn instance, and a
     runner runs one instance per bundle it processes in parallel. The job-wide rate is therefore
