@@ -88,21 +88,20 @@ def write_atomically(path: str, data: bytes | Iterable[bytes]) -> None:
             _remove_quietly(tmp)
             raise
         return
-    # An object store has no rename; Beam copies then deletes, and the copy appears atomically.
-    try:
-        out = FileSystems.create(tmp, compression_type=_RAW)
+    # The bytes are spooled locally first: a GCS writer that is dropped part-way is still
+    # finalised when it is garbage-collected, so it must never see a failing source. The upload
+    # goes to a temporary object; Beam's rename (copy, then delete) makes the target appear whole.
+    with tempfile.TemporaryFile() as spool:
+        for chunk in chunks:
+            spool.write(chunk)
+        spool.seek(0)
         try:
-            for chunk in chunks:
-                out.write(chunk)
+            with FileSystems.create(tmp, compression_type=_RAW) as out:
+                shutil.copyfileobj(spool, out, _CHUNK)
+            FileSystems.rename([tmp], [path])
         except BaseException:
-            # Closing would publish a partial temporary object; it is deleted below either way.
             _remove_quietly(tmp)
             raise
-        out.close()
-        FileSystems.rename([tmp], [path])
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
 
 
 def _remove_quietly(path: str) -> None:
