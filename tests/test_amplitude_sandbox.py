@@ -101,7 +101,7 @@ def test_serves_concurrent_requests():
 
 def test_runs_standalone(tmp_path):
     rows = tmp_path / "rows.jsonl"
-    rows.write_bytes(b"\n".join(lines_of(ROWS)) + b"\n")
+    rows.write_bytes(b"\n".join(lines_of(ROWS)) + b"\n{not json\n")
     helped = subprocess.run([sys.executable, "-m", "sandbox.amplitude", "--help"],
                             capture_output=True, text=True, timeout=60, check=True)
     assert "--rows" in helped.stdout
@@ -111,6 +111,7 @@ def test_runs_standalone(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         banner = process.stdout.readline()
+        assert "1 lines without a server_upload_time left out" in banner
         url = banner.split(" at ")[1].split()[0]
         params = {"start": H10, "end": H10}
         first = requests.get(f"{url}/api/2/export", params=params, auth=(KEY, SECRET), timeout=10)
@@ -120,3 +121,15 @@ def test_runs_standalone(tmp_path):
         process.terminate()
         _, errors = process.communicate(timeout=10)
     assert process.returncode == 0 and errors == ""
+
+
+def test_rows_given_with_their_hour_may_be_bad_json():
+    with AmplitudeExportServer([(H10, b"{not json"), (H10, b'{"a":1}')], KEY, SECRET) as server:
+        assert sorted(l for v in lines_in(export(server, H10).content).values() for l in v) == [
+            b"{\"a\":1}", b"{not json"]
+    try:
+        AmplitudeExportServer([b"{not json"], KEY, SECRET)
+    except ValueError as error:
+        assert "(hour, line)" in str(error)
+    else:
+        raise AssertionError("a bad line without its hour was accepted")
