@@ -1,9 +1,10 @@
 """Amplitude Export API as a Beam source: one request per hour, hours spread across workers.
 
-``ReadFromAmplitudeExport`` is a Splittable DoFn over the tuple of hours to fetch; its restriction
-is an ``OffsetRange`` of indexes into that tuple, split one hour per restriction so a runner can hand
-each hour to a different worker. Each hour is asked for as ``start=H&end=H``: Amplitude's range is
-inclusive at both ends, so asking ``end=H+1`` would fetch every following hour twice.
+``ReadFromAmplitudeExport`` is a Splittable DoFn over tuples of hours to fetch (a day of hours per
+element); its restriction is an ``OffsetRange`` of indexes into the tuple, split one hour per
+restriction so a runner can hand each hour to a different worker. Each hour is asked for as
+``start=H&end=H``: Amplitude's range is inclusive at both ends, so asking ``end=H+1`` would fetch
+every following hour twice.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 _METRICS = "amplitude"
 _REGIONS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude.com"}
+# Every restriction travels with its element, so one element holding a year of hours would be
+# copied 8760 times after the initial split; a day per element keeps that copy small.
+_HOURS_PER_ELEMENT = 24
 
 
 def base_url_for(region: str = "us", url: str | None = None) -> str:
@@ -165,6 +169,9 @@ class ReadFromAmplitudeExport(beam.PTransform):
     which). A FAILED hour emits no line. HTTP 401/403 raises ``AuthenticationError`` and stops the
     run. With ``preserve_dir``, each downloaded hour is also kept as
     ``<preserve_dir>/<YYYYMMDDTHH>.zip`` for replay with ``ReadFromAmplitudeFiles``.
+
+    Each hour is downloaded to a local temporary file (workers need disk for the largest hour
+    they read at once, up to Amplitude's 4 GB limit), never held in memory.
     """
 
     def __init__(self, hours: Sequence[str], *, api_key: str, secret_key: str, base_url: str,
@@ -195,6 +202,7 @@ class ReadFromAmplitudeExport(beam.PTransform):
     def expand(self, pbegin):
         return (
             pbegin
-            | "Hours" >> beam.Create([self._hours])
+            | "Hours" >> beam.Create([self._hours[i:i + _HOURS_PER_ELEMENT]
+                                      for i in range(0, len(self._hours), _HOURS_PER_ELEMENT)])
             | "FetchHours" >> beam.ParDo(_ReadExportHours(
                 self._base_url, self._keys, self._preserve_dir, self._client_options)))

@@ -94,7 +94,8 @@ def validate(path: str, kind: str, members: Sequence[str] | None = None) -> None
                     except KeyError as exc:
                         raise CorruptArchive(f"{_name(path)}: no member {member}") from exc
                     except _DAMAGE as exc:
-                        raise CorruptArchive(f"{_name(path)}: member {member} is damaged ({exc})") from exc
+                        raise CorruptArchive(
+                            f"{_name(path)}: member {member} is damaged ({exc})") from exc
         elif kind == GZIP:
             with gzip.open(path, "rb") as gz:
                 _drain(gz)
@@ -104,7 +105,7 @@ def validate(path: str, kind: str, members: Sequence[str] | None = None) -> None
 
 def iter_lines(path: str, kind: str, members: Sequence[str] | None = None,
                display_name: str | None = None) -> Iterator[ArchiveLine]:
-    """Yield the file's non-blank lines, member by member in natural order, decompressing as a stream.
+    """Yield the file's non-blank lines, member by member in natural order, gunzipped as a stream.
 
     Blank lines carry no row (Amplitude never writes them) and are skipped; line numbers still count
     them so a dead letter points at the right line. ``display_name`` names a standalone file's lines

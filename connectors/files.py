@@ -68,7 +68,7 @@ def _is_local(path: str) -> bool:
 
 
 def write_atomically(path: str, data: bytes | Iterable[bytes]) -> None:
-    """Write ``data`` (bytes or an iterable of chunks) so that ``path`` appears complete or not at all.
+    """Write ``data`` (bytes or an iterable of chunks) so ``path`` appears complete or not at all.
 
     The bytes go to a temporary name beside ``path`` and are renamed into place once fully
     written; a failure part-way leaves no file at ``path`` (and any older file there untouched).
@@ -126,7 +126,7 @@ def exists(path: str) -> bool:
 
 @contextmanager
 def _local_copy(path: str, tmp_dir: str) -> Iterator[str]:
-    """A local path holding ``path``'s bytes: the path itself, or a streamed copy of a remote file."""
+    """A local path with ``path``'s bytes: the path itself, or a streamed copy of a remote file."""
     if _is_local(path):
         yield path[len("file://"):] if path.startswith("file://") else path
         return
@@ -301,6 +301,6 @@ class ReadFromAmplitudeFiles(beam.PTransform):
             pbegin
             | "Pattern" >> beam.Create([self._pattern])
             | "GroupByHour" >> beam.ParDo(_GroupFilesByHour(self._hours))
-            # Hours go to different workers; each hour's lines and marker stay in one process() call.
+            # Hours go to different workers; an hour's lines and marker stay in one process() call.
             | "SpreadHours" >> beam.Reshuffle()
             | "ReadHours" >> beam.ParDo(_ReadHourFiles()))

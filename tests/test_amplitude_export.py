@@ -66,7 +66,8 @@ def read(server, hours, **options):
 
 
 def counters(result) -> dict[str, int]:
-    return {c.key.metric.name: c.committed for c in result.metrics().query(MetricsFilter())["counters"]}
+    found = result.metrics().query(MetricsFilter())["counters"]
+    return {c.key.metric.name: c.committed for c in found}
 
 
 def test_pipeline_reads_each_hour_once_with_markers_and_metrics(server):
@@ -84,7 +85,7 @@ def test_pipeline_reads_each_hour_once_with_markers_and_metrics(server):
 def test_lines_come_in_natural_part_order_and_the_marker_last(server):
     out = read(server, [H10])
     lines, marker = out[:-1], out[-1]
-    assert isinstance(marker, HourMarker) and marker == HourMarker(H10, DONE, None, {"rows_read": 25})
+    assert marker == HourMarker(H10, DONE, None, {"rows_read": 25})
     # 25 rows in parts of 3 make parts #0..#8, read in order: exactly the rows' order.
     assert [project(e) for e in out] == expected({H10: DONE})
     assert lines[0].file.endswith("_2024-03-05_10#0.json.gz") and lines[0].line_number == 1
@@ -189,8 +190,8 @@ def test_hour_fails_after_max_attempts_and_the_other_hours_go_on(server):
         out = p | ReadFromAmplitudeExport([H10, H11], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **{**FAST, "max_attempts": 3})
         markers = out | beam.Filter(lambda e: isinstance(e, HourMarker))
-        assert_that(markers | beam.Map(lambda m: (m.hour, m.status, "3 attempt" in (m.detail or ""))),
-                    equal_to([(H10, FAILED, True), (H11, DONE, False)]))
+        summary = markers | beam.Map(lambda m: (m.hour, m.status, "3 attempt" in (m.detail or "")))
+        assert_that(summary, equal_to([(H10, FAILED, True), (H11, DONE, False)]))
     assert server.request_count(H10) == 3
     assert counters(p.result)["hours_failed"] == 1
 
@@ -223,3 +224,37 @@ def test_constructor_rejects_bad_configuration(kwargs, flag):
     hours = arguments.pop("hours")
     with pytest.raises(ValueError, match=flag):
         ReadFromAmplitudeExport(hours, **arguments)
+
+
+def test_a_long_range_spans_several_elements_and_every_hour_is_read_once():
+    hours = [f"202403{d:02d}T{h:02d}" for d in (1, 2, 3) for h in range(24)]
+    rows = rows_for_hours({hours[0]: 2, hours[30]: 3, hours[-1]: 1})
+    with AmplitudeExportServer(rows, KEY, SECRET) as srv:
+        with TestPipeline() as p:
+            out = p | ReadFromAmplitudeExport(hours, api_key=KEY, secret_key=SECRET,
+                                              base_url=srv.url, **FAST)
+            markers = out | beam.Filter(lambda e: isinstance(e, HourMarker))
+            assert_that(markers | beam.Map(lambda m: (m.hour, m.status, m.counts["rows_read"])),
+                        equal_to([(h, DONE, {0: 2, 30: 3, 71: 1}[i]) if i in (0, 30, 71)
+                                  else (h, EMPTY, 0) for i, h in enumerate(hours)]))
+        assert all(srv.request_count(h) == 1 for h in hours)
+
+
+def test_the_initial_split_is_one_hour_per_restriction():
+    from connectors.amplitude import _OneHourPerRestriction
+
+    provider = _OneHourPerRestriction()
+    hours = (H10, H11, H12)
+    assert provider.initial_restriction(hours) == OffsetRange(0, 3)
+    assert list(provider.split(hours, OffsetRange(0, 3))) == [
+        OffsetRange(0, 1), OffsetRange(1, 2), OffsetRange(2, 3)]
+
+
+def test_hours_are_read_by_several_worker_processes(server):
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    options = PipelineOptions(direct_running_mode="multi_processing", direct_num_workers=2)
+    with TestPipeline(options=options) as p:
+        out = p | ReadFromAmplitudeExport([H10, H11, H12], api_key=KEY, secret_key=SECRET,
+                                          base_url=server.url, **FAST)
+        assert_that(out | beam.Map(project), equal_to(expected({H10: DONE, H11: DONE, H12: EMPTY})))

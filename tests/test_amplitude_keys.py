@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import logging
 import os
-import pickle
 
 import apache_beam as beam
 import pytest

@@ -15,7 +15,8 @@ def make_zip(path, members: dict[str, bytes], gzip_members: bool = True):
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("app/", b"")  # a directory entry, as zip tools write them
         for name, data in members.items():
-            zf.writestr(name, gzip.compress(data) if gzip_members and name.endswith(".gz") else data)
+            packed = gzip.compress(data) if gzip_members and name.endswith(".gz") else data
+            zf.writestr(name, packed)
     return str(path)
 
 
