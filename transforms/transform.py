@@ -1,0 +1,121 @@
+"""The translate stage: export lines in, PostHog events out, with every other row accounted for."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+from apache_beam.pvalue import TaggedOutput
+
+from transforms.facts import HourFacts, merge_facts
+from transforms.records import DeadLetter, ExportLine, HourMarker
+from transforms.settings import TranslationSettings
+from transforms.translate import translate_line
+
+__all__ = ["DEAD_LETTER", "EVENTS", "METRICS_NAMESPACE", "SKIPPED", "TranslateToPostHog"]
+
+EVENTS = "events"
+DEAD_LETTER = "dead_letter"
+SKIPPED = "skipped"
+METRICS_NAMESPACE = "aplistorical.translate"
+_STAGE = "translate"
+
+
+class _HourTally:
+    """What one hour's lines came to, until that hour's marker passes."""
+
+    __slots__ = ("counts", "facts")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {"events": 0}
+        self.facts = HourFacts()
+
+
+class _TranslateFn(beam.DoFn):
+    """Translates lines and stamps each hour's marker with that hour's counts and facts.
+
+    The tallies live on the instance rather than per bundle: the source emits an hour's marker
+    after its lines in the same fused chain, and a DoFn instance handles one bundle at a time,
+    so the marker meets the tally its lines built. A failed bundle's instance is discarded with
+    its tallies, and the retry starts from the lines again.
+    """
+
+    def __init__(self, settings: TranslationSettings):
+        self._settings = settings
+        self._tallies: dict[str, _HourTally] = {}
+
+    def setup(self) -> None:
+        self._tallies = {}
+        self._translated = Metrics.counter(METRICS_NAMESPACE, "rows_translated")
+        self._reason_counters: dict[str, Any] = {}
+
+    def _count_reason(self, prefix: str, reason: str) -> None:
+        name = f"{prefix}_{reason}"
+        counter = self._reason_counters.get(name)
+        if counter is None:
+            counter = self._reason_counters[name] = Metrics.counter(METRICS_NAMESPACE, name)
+        counter.inc()
+
+    def process(self, element: ExportLine | HourMarker) -> Iterator[Any]:
+        if isinstance(element, HourMarker):
+            yield self._close_hour(element)
+            return
+        if not isinstance(element, ExportLine):
+            raise TypeError(f"TranslateToPostHog expects ExportLine or HourMarker, got "
+                            f"{type(element).__name__}")
+        translation = translate_line(element.line, self._settings)
+        tally = self._tallies.get(element.hour)
+        if tally is None:
+            tally = self._tallies[element.hour] = _HourTally()
+        tally.facts.add(translation)
+        if translation.event is not None:
+            tally.counts["events"] += 1
+            self._translated.inc()
+            yield translation.event
+            return
+        reason = translation.reason
+        key = f"{'dead' if translation.dead else 'skipped'}:{reason}"
+        tally.counts[key] = tally.counts.get(key, 0) + 1
+        self._count_reason("dead_lettered" if translation.dead else "skipped", reason)
+        record = DeadLetter(
+            reason=reason, stage=_STAGE, hour=element.hour, file=element.file,
+            line_number=element.line_number,
+            payload=element.line.decode("utf-8", errors="replace"), detail=translation.detail)
+        yield TaggedOutput(DEAD_LETTER if translation.dead else SKIPPED, record)
+
+    def _close_hour(self, marker: HourMarker) -> HourMarker:
+        tally = self._tallies.pop(marker.hour, None) or _HourTally()
+        facts = tally.facts.to_dict()
+        if marker.facts:  # keep whatever an earlier stage already gathered
+            facts = merge_facts(marker.facts, facts)
+        return marker.with_counts(tally.counts)._replace(facts=facts)
+
+
+class TranslateToPostHog(beam.PTransform):
+    """Translate Amplitude export lines into PostHog events.
+
+    Input: ``PCollection[ExportLine | HourMarker]``, each hour's marker after its lines.
+    Output: a ``DoOutputsTuple`` with
+      - ``EVENTS`` (main): event dicts ``{"event", "distinct_id", "uuid", "timestamp",
+        "properties"}``, and each ``HourMarker`` after its hour's events, its counts plus
+        ``events``, ``skipped:<reason>`` and ``dead:<reason>``, its facts those of the hour
+        (see ``transforms.facts``);
+      - ``DEAD_LETTER``: ``DeadLetter`` records (stage ``translate``) for rows that cannot migrate;
+      - ``SKIPPED``: ``DeadLetter`` records for rows left out on purpose (session markers,
+        ``--ignore_event``), so that every row is accounted for.
+    Counters (namespace ``METRICS_NAMESPACE``): ``rows_translated``, ``skipped_<reason>``,
+    ``dead_lettered_<reason>``.
+    """
+
+    def __init__(self, settings: TranslationSettings | None = None):
+        super().__init__()
+        if settings is None:
+            settings = TranslationSettings()
+        if not isinstance(settings, TranslationSettings):
+            raise ValueError(f"settings: expected TranslationSettings, got {type(settings).__name__}")
+        self._settings = settings
+
+    def expand(self, lines: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
+        return lines | "Translate" >> beam.ParDo(_TranslateFn(self._settings)).with_outputs(
+            DEAD_LETTER, SKIPPED, main=EVENTS)
