@@ -88,6 +88,7 @@ def write_atomically(path: str, data: bytes | Iterable[bytes]) -> None:
             _remove_quietly(tmp)
             raise
         return
+    _prepare(path)
     # The bytes are spooled locally first: a GCS writer that is dropped part-way is still
     # finalised when it is garbage-collected, so it must never see a failing source. The upload
     # goes to a temporary object; Beam's rename (copy, then delete) makes the target appear whole.
@@ -116,12 +117,19 @@ def _remove_quietly(path: str) -> None:
 
 def read_bytes(path: str) -> bytes:
     """The whole content of ``path`` (local or gs://), read without decompression."""
+    _prepare(path)
     with FileSystems.open(path, compression_type=_RAW) as handle:
         return handle.read()
 
 
 def exists(path: str) -> bool:
+    _prepare(path)
     return FileSystems.exists(path)
+
+
+def _prepare(path: str) -> None:
+    if not _is_local(path):
+        configure_gcs_emulator()
 
 
 @contextmanager
