@@ -27,5 +27,5 @@ setup(
         # The benchmark's baseline is PostHog's documented approach, which uses their SDK.
         "bench": ["posthog>=3,<8"],
     },
-    entry_points={"console_scripts": ["aplistorical=pipeline.__main__:main"]},
+    entry_points={"console_scripts": ["aplistorical=pipeline.cli:main"]},
 )

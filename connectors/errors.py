@@ -9,8 +9,13 @@ class MigrationAbort(RuntimeError):
     """The run cannot go on; ``flag`` names the option the user should fix."""
 
     def __init__(self, message: str, flag: str | None = None):
-        super().__init__(message)
+        # Both in args: Beam re-raises a DoFn's exception as type(exc)(*new_args), and a flag
+        # kept only as an attribute would be lost on the way.
+        super().__init__(message, flag)
         self.flag = flag
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class AuthenticationError(MigrationAbort):

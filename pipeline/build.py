@@ -1,0 +1,93 @@
+"""Wires the stages into one Beam pipeline."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import orjson
+
+from connectors.amplitude import ReadFromAmplitudeExport, base_url_for
+from connectors.files import ReadFromAmplitudeFiles
+from connectors.posthog import WriteToPostHog
+from pipeline.generated import GenerateEvents, RecordGenerated
+from pipeline.job import Job, Secrets
+from pipeline.ledger import CommitHours, state_dir
+from transforms.records import HourMarker
+from transforms.transform import DEAD_LETTER, EVENTS, TranslateToPostHog
+
+# The schema of <work_dir>/translated/*.avro (documented in the README). Properties stay a JSON
+# string: PostHog properties are free-form and Avro maps need one value type.
+AVRO_SCHEMA = {
+    "type": "record", "name": "PostHogEvent", "namespace": "aplistorical",
+    "fields": [
+        {"name": "uuid", "type": "string"},
+        {"name": "event", "type": "string"},
+        {"name": "distinct_id", "type": "string"},
+        {"name": "timestamp", "type": "string"},
+        {"name": "properties", "type": "string"},
+    ],
+}
+
+
+def _avro_record(event: dict) -> dict:
+    return {"uuid": event["uuid"], "event": event["event"],
+            "distinct_id": str(event["distinct_id"]), "timestamp": event["timestamp"],
+            "properties": orjson.dumps(event.get("properties") or {}).decode()}
+
+
+def _is_event(element) -> bool:
+    return not isinstance(element, HourMarker)
+
+
+def _write_avro(events, job: Job, run_id: str, name: str):
+    prefix = job.path("translated", run_id, name)
+    return (events
+            | f"{name}ToAvro" >> beam.Map(_avro_record)
+            | f"Write{name}Avro" >> beam.io.WriteToAvro(prefix, schema=AVRO_SCHEMA,
+                                                        file_name_suffix=".avro"))
+
+
+def _sink(job: Job, secrets: Secrets) -> WriteToPostHog:
+    return WriteToPostHog(
+        job.posthog_host, secrets.posthog_api_key, batch_size=job.batch_size,
+        max_events_per_second=job.max_events_per_second,
+        sleep_interval_ms=job.sleep_interval_ms, max_retry_seconds=job.max_retry_seconds,
+        verify_tls=not job.insecure)
+
+
+def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
+          all_hours: list[str], run_id: str) -> None:
+    """Adds the migration of ``hours`` to ``pipeline``; generated events cover ``all_hours``."""
+    state = state_dir(job.work_dir, job.dry_run)
+    if job.source == "amplitude":
+        lines = pipeline | "ReadAmplitude" >> ReadFromAmplitudeExport(
+            hours, api_key=secrets.amplitude_api_key, secret_key=secrets.amplitude_secret_key,
+            base_url=base_url_for(job.amplitude_region, job.amplitude_url),
+            preserve_dir=job.path("exports") if job.preserve_sources else None,
+            max_attempts=job.amplitude_max_attempts,
+            max_retry_seconds=job.amplitude_max_retry_seconds)
+    else:
+        lines = pipeline | "ReadFiles" >> ReadFromAmplitudeFiles(job.source_path, hours)
+
+    translated = lines | "Translate" >> TranslateToPostHog(job.translation_settings())
+    events = translated[EVENTS]
+    only_events = events | "OnlyEvents" >> beam.Filter(_is_event)
+    if job.dry_run:
+        _write_avro(only_events, job, run_id, "events")
+        markers = events | "OnlyMarkers" >> beam.Filter(lambda e: not _is_event(e))
+        to_commit = (translated[DEAD_LETTER], markers)
+    else:
+        if job.preserve_translations:
+            _write_avro(only_events, job, run_id, "events")
+        written = events | "WriteToPostHog" >> _sink(job, secrets)
+        to_commit = (translated[DEAD_LETTER], written.failed, written.checkpoints)
+    committed = (to_commit | "ToCommit" >> beam.Flatten()
+                 | "CommitHours" >> CommitHours(state))
+
+    generated = pipeline | "Generate" >> GenerateEvents(
+        state, all_hours, committed, job.identify_mode)
+    if job.dry_run:
+        _write_avro(generated, job, run_id, "generated")
+        failed = pipeline | "NoFailures" >> beam.Create([])
+    else:
+        failed = (generated | "WriteGenerated" >> _sink(job, secrets)).failed
+    generated | "RecordGenerated" >> RecordGenerated(state, failed)

@@ -1,0 +1,137 @@
+"""``python -m pipeline [init|status|resend] [options]``: parse, run, report, exit code.
+
+Exit codes: 0 every hour done or empty and nothing left undelivered; 2 a flag is wrong (nothing
+ran); 3 an hour failed or events await ``resend`` (rerun or resend); 1 an authentication or
+configuration error found while running.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+import time
+import uuid
+from importlib.metadata import PackageNotFoundError, version
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from connectors.amplitude import hour_range, hours_not_yet_exportable
+from connectors.errors import MigrationAbort
+from connectors.files import configure_gcs_emulator, exists
+from pipeline import job as jobs
+from pipeline.build import build
+from pipeline.ledger import GENERATED, read_records, state_dir, status_of
+from pipeline.options import UsageError, help_text, parse_flags
+from pipeline.progress import Progress
+from pipeline.report import build_report, format_table, write_report
+from transforms.records import DONE, EMPTY
+
+LOG = logging.getLogger("pipeline")
+OK, ERROR, USAGE, INCOMPLETE = 0, 1, 2, 3
+
+
+def tool_version() -> str:
+    try:
+        return version("aplistorical")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    # Beam's own INFO lines (bundle and runner chatter) drown the migration's.
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+
+
+def find_abort(exc: BaseException) -> MigrationAbort | str | None:
+    """The MigrationAbort behind a pipeline failure, or its message when a runner re-raised it
+    as text (runners wrap worker exceptions, some only as a string)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, MigrationAbort):
+            return exc
+        for name in ("AuthenticationError", "MigrationAbort"):
+            text = str(exc)
+            if f"{name}: " in text:
+                return text.split(f"{name}: ", 1)[1].splitlines()[0].strip(" '\"")
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def run(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--version"]:
+        print(f"aplistorical {tool_version()} (apache-beam {beam.__version__})")
+        return OK
+    if argv and argv[0] in ("init", "status", "resend"):
+        from pipeline import commands  # the subcommands load only when asked for
+        return getattr(commands, argv[0])(argv[1:])
+    if "-h" in argv or "--help" in argv:
+        print(help_text())
+        return OK
+    try:
+        given, beam_args = parse_flags(argv)
+        job, secrets = jobs.resolve(given)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
+    _setup_logging(job.quiet)
+    return migrate(job, secrets, beam_args)
+
+
+def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
+    configure_gcs_emulator()
+    all_hours = hour_range(job.start, job.end)
+    if job.force or not exists(job.path(jobs.JOB_FILE)):
+        jobs.save(job)
+    state = state_dir(job.work_dir, job.dry_run)
+    records = read_records(state)
+    todo = [h for h in all_hours
+            if job.force or status_of(records, h) not in (DONE, EMPTY)]
+    if job.limit_hours:
+        todo = todo[:job.limit_hours]
+    generated_ok = records.get(GENERATED, {}).get("status") == DONE
+    started_at = jobs.utc_now()
+    if not todo and generated_ok:
+        LOG.info("every hour of %s is already migrated; nothing to do (use --force to redo)",
+                 job.job_name)
+    else:
+        if job.source == "amplitude":
+            early = hours_not_yet_exportable(todo, dt.datetime.now(dt.timezone.utc))
+            if early:
+                LOG.warning("%d hour(s) from %s are less than 2 hours old or in the future: "
+                            "Amplitude may not have them yet", len(early), early[0])
+        LOG.info("job %s: %d of %d hours to migrate, work_dir %s", job.job_name, len(todo),
+                 len(all_hours), job.work_dir)
+        run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+        pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
+        build(pipeline, job, secrets, todo, all_hours, run_id)
+        try:
+            with Progress(state, todo, quiet=job.quiet):
+                pipeline.run().wait_until_finish()
+        except Exception as exc:  # runners wrap worker errors; find ours behind them
+            abort = find_abort(exc)
+            if abort is None:
+                raise
+            print(f"error: {abort}", file=sys.stderr)
+            return ERROR
+    report = build_report(job, all_hours, started_at, jobs.utc_now())
+    json_path, html_path = write_report(job, report)
+    print(format_table(report))
+    print(f"Report: {json_path} and {html_path}")
+    undelivered = (report["hours"]["failed"] or report["rows_dead_lettered"].get("delivery_failed")
+                   or report["generated_events_failed"])
+    if undelivered:
+        print("Some hours failed or some events were not delivered: rerun the same command to "
+              "retry failed hours, or `python -m pipeline resend --work_dir "
+              f"{job.work_dir}` to re-send dead-lettered deliveries.", file=sys.stderr)
+        return INCOMPLETE
+    return OK
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,151 @@
+"""Subcommands that work on an existing job: ``status`` and ``resend`` (``init`` creates one)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import orjson
+
+from apache_beam.io.filesystems import FileSystems
+
+from connectors.amplitude import hour_range
+from connectors.errors import MigrationAbort
+from connectors.files import configure_gcs_emulator, exists, write_atomically
+from connectors.posthog_client import PostHogClient
+from pipeline import job as jobs
+from pipeline.cli import ERROR, INCOMPLETE, OK, USAGE, _setup_logging
+from pipeline.ledger import (DEAD_LETTER, GENERATED, LEDGER, read_dead_letters, read_records,
+                             write_dead_letters)
+from pipeline.options import SECRET_ENV, UsageError, parse_flags
+from pipeline.report import build_report, format_table, write_report
+from transforms.records import DeadLetter
+
+LOG = logging.getLogger("pipeline")
+RESENDABLE = "delivery_failed"
+
+
+def _existing_job(argv: list[str], command: str) -> tuple[jobs.Job, jobs.Secrets]:
+    given, _ = parse_flags(argv)
+    if not given.get("work_dir"):
+        raise UsageError(f"--work_dir: required by `{command}`")
+    configure_gcs_emulator()
+    if not exists(jobs.join(given["work_dir"], jobs.JOB_FILE)):
+        raise UsageError(f"--work_dir: no job.json in {given['work_dir']}")
+    settings = jobs.load_stored(given["work_dir"])
+    # Only what these commands use may be typed; the job's range stays as stored.
+    for name in ("posthog_host", "insecure", "max_retry_seconds", "batch_size", "quiet",
+                 "dry_run"):
+        if given.get(name) is not None:
+            settings[name] = given[name]
+    job = jobs.from_settings(settings)
+    key = given.get("posthog_api_key") or os.environ.get(SECRET_ENV["posthog_api_key"])
+    return job, jobs.Secrets(None, None, key)
+
+
+def status(argv: list[str]) -> int:
+    """Prints the job's reconciliation and where its report is, without running anything."""
+    try:
+        job, _ = _existing_job(argv, "status")
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
+    report = build_report(job, hour_range(job.start, job.end))
+    print(format_table(report))
+    report_html = jobs.join(job.work_dir, "report.html")
+    if exists(report_html):
+        print(f"Report of the last run: {report_html}")
+    return OK
+
+
+def resend(argv: list[str]) -> int:
+    """Re-sends every ``delivery_failed`` dead letter and rewrites what still failed."""
+    try:
+        job, secrets = _existing_job(argv, "resend")
+        if not secrets.posthog_api_key:
+            raise UsageError("--posthog_api_key: required (flag or POSTHOG_API_KEY)")
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
+    _setup_logging(job.quiet)
+    records = read_records(job.work_dir)
+    pattern = jobs.join(job.work_dir, DEAD_LETTER, "*.jsonl")
+    sent = still_failed = 0
+    try:
+        with PostHogClient(job.posthog_host, secrets.posthog_api_key,
+                           max_retry_seconds=job.max_retry_seconds,
+                           verify_tls=not job.insecure) as client:
+            for match in sorted(FileSystems.match([pattern])[0].metadata_list,
+                                key=lambda m: m.path):
+                n_sent, n_failed = _resend_file(client, job, match.path, records)
+                sent += n_sent
+                still_failed += n_failed
+    except MigrationAbort as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return ERROR
+    print(f"Re-sent {sent} events; {still_failed} still failed.")
+    print(format_table(write_and_build(job)))
+    return INCOMPLETE if still_failed else OK
+
+
+def write_and_build(job: jobs.Job) -> dict:
+    report = build_report(job, hour_range(job.start, job.end))
+    write_report(job, report)
+    return report
+
+
+def _resend_file(client, job: jobs.Job, path: str, records: dict) -> tuple[int, int]:
+    letters = read_dead_letters(path)
+    keep: list[DeadLetter] = [d for d in letters if d.reason != RESENDABLE]
+    retry = [d for d in letters if d.reason == RESENDABLE]
+    if not retry:
+        return 0, 0
+    outcomes: list[tuple[DeadLetter, DeadLetter | None]] = []
+    for start in range(0, len(retry), job.batch_size):
+        chunk = retry[start:start + job.batch_size]
+        result = client.send([d.payload for d in chunk])
+        failures = {f.event.get("uuid"): f for f in result.failed}
+        for letter in chunk:
+            failure = failures.get(letter.payload.get("uuid"))
+            again = (letter._replace(reason=failure.reason, detail=failure.detail)
+                     if failure is not None else None)
+            outcomes.append((letter, again))
+            if again is not None:
+                keep.append(again)
+    write_dead_letters(path, keep)
+    for hour in {letter.hour for letter, _ in outcomes}:
+        _update_record(job, records, hour or GENERATED,
+                       [(l, a) for l, a in outcomes if l.hour == hour])
+    failed = sum(1 for _, again in outcomes if again is not None)
+    return len(outcomes) - failed, failed
+
+
+def _update_record(job: jobs.Job, records: dict, hour: str, outcomes: list) -> None:
+    """Moves re-sent events from the hour's delivery_failed count to what became of them."""
+    record = records.get(hour)
+    if record is None:
+        return
+    generated = hour == GENERATED
+    # The generated record counts events by name and failures under "dead"; hours count both
+    # in "counts" with prefixes.
+    sent_counts = dict(record["counts"])
+    dead_counts = dict(record.get("dead", {})) if generated else sent_counts
+    prefix = "" if generated else "dead:"
+
+    def bump(counts, key, by):
+        counts[key] = counts.get(key, 0) + by
+        if counts[key] == 0:
+            counts.pop(key)
+
+    for letter, again in outcomes:
+        bump(dead_counts, prefix + RESENDABLE, -1)
+        if again is not None:
+            bump(dead_counts, prefix + again.reason, 1)
+        else:
+            bump(sent_counts, letter.payload["event"] if generated else "events_sent", 1)
+    record = {**record, "counts": sent_counts}
+    if generated:
+        record.update(dead=dead_counts, status="failed" if dead_counts else "done")
+    write_atomically(jobs.join(job.work_dir, LEDGER, f"{hour}.json"), orjson.dumps(record))
+    records[hour] = record

@@ -1,0 +1,129 @@
+"""The job's ledger: one record per hour, and the step that commits an hour.
+
+Layout under the state directory (``<work_dir>`` for real runs, ``<work_dir>/dry_run`` for dry
+runs, so a dry run never marks an hour as sent):
+
+- ``ledger/<YYYYMMDDTHH>.json``: status (done / empty / failed), counts, detail, time.
+- ``facts/<YYYYMMDDTHH>.json``: the hour's partial aggregates (identity pairs, persons, groups).
+- ``dead_letter/<YYYYMMDDTHH>.jsonl``: the hour's dead letters, one JSON object a line.
+
+An hour is committed when its marker leaves the sink, that is after each of its events was
+acknowledged or dead-lettered. Its dead letters and facts are written first and its ledger record
+last, each file atomically, so a killed run never leaves a record that claims more than happened;
+a rerun replaces all three files of an hour it redoes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import apache_beam as beam
+import orjson
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+from connectors.files import configure_gcs_emulator, exists, read_bytes, write_atomically
+from pipeline.job import join, utc_now
+from transforms.records import DONE, EMPTY, FAILED, PENDING, DeadLetter, HourMarker
+
+LOG = logging.getLogger(__name__)
+LEDGER, FACTS, DEAD_LETTER = "ledger", "facts", "dead_letter"
+GENERATED = "generated"  # the record of the events the job generates after all hours
+
+
+def state_dir(work_dir: str, dry_run: bool) -> str:
+    return join(work_dir, "dry_run") if dry_run else work_dir
+
+
+def hour_path(state: str, kind: str, hour: str) -> str:
+    suffix = ".jsonl" if kind == DEAD_LETTER else ".json"
+    return join(state, kind, hour + suffix)
+
+
+def read_records(state: str) -> dict[str, dict]:
+    """Every ledger record of the job, by hour (the generated record under GENERATED)."""
+    pattern = join(state, LEDGER, "*.json")
+    records = {}
+    for match in FileSystems.match([pattern])[0].metadata_list:
+        record = orjson.loads(read_bytes(match.path))
+        records[record["hour"]] = record
+    return records
+
+
+def status_of(records: dict[str, dict], hour: str) -> str:
+    return records.get(hour, {}).get("status", PENDING)
+
+
+def write_record(state: str, hour: str, status: str, counts: dict, detail=None, **extra) -> dict:
+    record = {"hour": hour, "status": status, "detail": detail, "counts": counts,
+              "updated_at": utc_now(), **extra}
+    write_atomically(hour_path(state, LEDGER, hour), orjson.dumps(record))
+    return record
+
+
+def write_dead_letters(path: str, letters: list[DeadLetter]) -> None:
+    write_atomically(path, b"".join(letter.to_json() + b"\n" for letter in letters))
+
+
+def read_dead_letters(path: str) -> list[DeadLetter]:
+    return [DeadLetter.from_json(line) for line in read_bytes(path).splitlines() if line]
+
+
+class _CommitHourFn(beam.DoFn):
+    """Consumes dead letters and the sink's hour markers; writes each hour's files.
+
+    Dead letters of an hour arrive before its marker (both come from the same fused chain). One
+    that arrives after its hour was committed, or without an hour, is still written, to a file
+    of its own at the end of the bundle: a dead letter is never dropped.
+    """
+
+    def __init__(self, state: str):
+        self._state = state
+        self._hours_done = Metrics.counter("ledger", "hours_done")
+        self._hours_empty = Metrics.counter("ledger", "hours_empty")
+        self._hours_failed = Metrics.counter("ledger", "hours_failed")
+
+    def setup(self):
+        configure_gcs_emulator()
+
+    def start_bundle(self):
+        self._letters: dict[str | None, list[DeadLetter]] = {}
+
+    def process(self, element):
+        if isinstance(element, DeadLetter):
+            self._letters.setdefault(element.hour, []).append(element)
+            return
+        marker: HourMarker = element
+        letters = self._letters.pop(marker.hour, [])
+        path = hour_path(self._state, DEAD_LETTER, marker.hour)
+        if letters or exists(path):  # a redone hour replaces what an earlier run left
+            write_dead_letters(path, letters)
+        write_atomically(hour_path(self._state, FACTS, marker.hour), orjson.dumps(marker.facts))
+        status = marker.status
+        write_record(self._state, marker.hour, status, marker.counts, marker.detail)
+        {DONE: self._hours_done, EMPTY: self._hours_empty,
+         FAILED: self._hours_failed}[status].inc()
+        yield marker.hour, status
+
+    def finish_bundle(self):
+        for hour, letters in self._letters.items():
+            name = f"{hour or GENERATED}.late-{uuid.uuid4().hex[:12]}"
+            write_dead_letters(join(self._state, DEAD_LETTER, name + ".jsonl"), letters)
+            LOG.warning("%d dead letters of hour %s arrived after it was committed; written "
+                        "to %s.jsonl", len(letters), hour, name)
+        self._letters = {}
+
+
+class CommitHours(beam.PTransform):
+    """``PCollection[DeadLetter | HourMarker] -> PCollection[(hour, status)]``.
+
+    Writes each hour's dead letters, facts and ledger record under ``state``.
+    """
+
+    def __init__(self, state: str):
+        super().__init__()
+        self._state = state
+
+    def expand(self, pcoll):
+        return pcoll | "Commit" >> beam.ParDo(_CommitHourFn(self._state))
