@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from transforms import timestamps, translate
+from transforms import ids, timestamps
 from transforms.settings import TranslationSettings
 from transforms.translate import translate_line
 
@@ -80,7 +80,7 @@ def _translate(lines: list[bytes], settings: TranslationSettings) -> None:
 
 def _clear_caches() -> None:
     # Each repeat must pay for its session ids and hour checks like a first pass does.
-    translate._SESSION_UUIDS.clear()
+    ids._SESSION_UUIDS.clear()
     timestamps._MINUTES.clear()
 
 

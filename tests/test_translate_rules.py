@@ -498,3 +498,32 @@ def test_settings_do_not_share_the_callers_dict():
     settings = TranslationSettings(rename_events=renames)
     renames["x"] = "changed"
     assert settings.rename_events["x"] == "y"
+
+
+# Order and robustness.
+
+def test_the_first_failing_rule_names_the_reason():
+    broken = {"event_type": None, "user_id": None, "device_id": None, "amplitude_id": None,
+              "event_time": None, "client_event_time": None, "server_received_time": None,
+              "event_properties": "x"}
+    order = ["missing_event_type", "missing_identity", "invalid_timestamp",
+             "invalid_event_properties"]
+    fixes = [{"event_type": "Signed Up"}, {"user_id": "user-1"},
+             {"event_time": "2025-07-01 17:18:14"}, {"event_properties": {}}]
+    changes = dict(broken)
+    for reason, fix in zip(order, fixes):
+        assert outcome(translate(changes)) == (reason, True)
+        changes.update(fix)
+    assert outcome(translate(changes)) == (None, False)
+
+
+def test_rows_nested_too_deep_to_write_back_still_get_a_stable_uuid():
+    # orjson reads 300 levels but writes at most 254, so the canonical JSON cannot be built.
+    nested = b'{"d":' * 300 + b"{}" + b"}" * 300
+    line = orjson.dumps({**BASE, "uuid": None, "$insert_id": None})[:-1] + b',"extra":' + nested
+    line += b"}"
+    with pytest.raises(orjson.JSONEncodeError):
+        orjson.dumps(orjson.loads(line))
+    first, second = translate_line(line), translate_line(b" " + line + b"  ")
+    assert first.event["uuid"] == second.event["uuid"]
+    assert uuid.UUID(first.event["uuid"]).version == 5

@@ -5,18 +5,17 @@ for the pipeline. The field mapping lives in ``transforms.mapping`` (and the REA
 below follow the order given there, and the first rule that rejects a row names the reason.
 
 Nothing here is random or depends on the clock: the same line always gives the same event, so a
-rerun sends the same uuids and PostHog deduplicates them.
+rerun sends the same uuids and PostHog deduplicates them (see ``transforms.ids``).
 """
 
 from __future__ import annotations
 
-import uuid
-from hashlib import sha1
 from typing import Any, NamedTuple
 
 import orjson
 
 from transforms import mapping
+from transforms.ids import UUID_NAMESPACE, canonical_uuid, identify_uuid, name_uuid, session_uuid
 from transforms.settings import TranslationSettings
 from transforms.timestamps import parse_timestamp
 
@@ -24,10 +23,6 @@ __all__ = [
     "DEAD_REASONS", "SKIP_REASONS", "UUID_NAMESPACE", "Translation", "identify_uuid",
     "parse_timestamp", "row_timestamp", "translate_line", "user_and_device",
 ]
-
-# Fixed namespace of every UUIDv5 (and session UUIDv7 hash) this tool derives. Changing it would
-# give every migrated event a new uuid, so a rerun would duplicate history: never change it.
-UUID_NAMESPACE = uuid.UUID("b747bf09-1061-40d2-9a1f-b5658220c520")
 
 INVALID_JSON = "invalid_json"
 NOT_AN_OBJECT = "not_an_object"
@@ -57,8 +52,6 @@ class Translation(NamedTuple):
 
 
 _DEFAULT_SETTINGS = TranslationSettings()
-_NAMESPACE_BYTES = UUID_NAMESPACE.bytes
-_NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a number",
                float: "a number", bool: "a boolean", type(None): "null"}
 _EVENT_NAMES = mapping.EVENT_NAMES
@@ -69,9 +62,6 @@ _PLATFORMS = {"web": _WEB, **_MOBILE_OS}
 _PERSON_KEYS = ("$os", "$browser", "$device_type", "$geoip_country_name",
                 "$geoip_subdivision_1_name", "$geoip_city_name")
 _MAX_SESSION_ID = 1 << 48  # UUIDv7 keeps 48 bits of milliseconds
-# A session's events arrive together, so one hash serves many rows; the bound keeps memory flat.
-_SESSION_UUIDS: dict[tuple[str, int], str] = {}
-_CACHE_LIMIT = 65536
 
 
 def _compile_copies() -> tuple[tuple, tuple, frozenset, frozenset]:
@@ -100,63 +90,6 @@ def _compile_copies() -> tuple[tuple, tuple, frozenset, frozenset]:
 
 _COLUMN_COPIES, _NESTED_COPIES, _EVENT_PROPERTY_KEYS, _USER_PROPERTY_KEYS = _compile_copies()
 _make = tuple.__new__  # NamedTuple's own __new__ is a Python-level call; this is the C one
-
-
-def _format_uuid(raw: bytes | bytearray) -> str:
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
-
-
-def _uuid5(name: bytes) -> str:
-    # uuid.uuid5 takes only str and builds a UUID object; this is the same RFC 9562 recipe.
-    raw = bytearray(sha1(_NAMESPACE_BYTES + name).digest()[:16])
-    raw[6] = 0x50 | (raw[6] & 0x0F)
-    raw[8] = 0x80 | (raw[8] & 0x3F)
-    return _format_uuid(raw)
-
-
-def identify_uuid(user_id: str, device_id: str) -> str:
-    """The uuid of the ``$identify`` event linking ``device_id`` to ``user_id``.
-
-    UUIDv5, in ``UUID_NAMESPACE``, of the JSON array ``["$identify", user_id, device_id]``: one
-    stable id per pair, so reruns do not repeat the link.
-    """
-    return _uuid5(orjson.dumps(["$identify", user_id, device_id]))
-
-
-def _session_uuid(key: str, session_id: int) -> str:
-    """UUIDv7 whose time is the session's start, made unique by hashing who and which session.
-
-    The other 74 bits come from SHA-1 over ``UUID_NAMESPACE`` and ``<session_id>:<key>`` (the
-    digits end at the first colon, so the pair reads back unambiguously).
-    """
-    cache_key = (key, session_id)
-    cached = _SESSION_UUIDS.get(cache_key)
-    if cached is None:
-        digest = sha1(_NAMESPACE_BYTES + f"{session_id}:{key}".encode()).digest()
-        raw = bytearray(session_id.to_bytes(6, "big") + digest[:10])
-        raw[6] = 0x70 | (raw[6] & 0x0F)
-        raw[8] = 0x80 | (raw[8] & 0x3F)
-        cached = _format_uuid(raw)
-        if len(_SESSION_UUIDS) >= _CACHE_LIMIT:
-            _SESSION_UUIDS.clear()
-        _SESSION_UUIDS[cache_key] = cached
-    return cached
-
-
-def _valid_uuid(value: Any) -> str | None:
-    """The lower-case canonical form of a hyphenated UUID string, else None (nil UUID too)."""
-    if type(value) is not str or len(value) != 36 or value[8:24:5] != "----":
-        return None
-    # With the hyphens as blanks, fromhex() yields 16 bytes only if the other 32 characters are
-    # all hex digits: blanks are skipped only between digit pairs, anything else is an error.
-    try:
-        if len(bytes.fromhex(value.replace("-", " "))) != 16:
-            return None
-    except ValueError:
-        return None
-    value = value.lower()
-    return None if value == _NIL_UUID else value
 
 
 def _identity(value: Any) -> str | None:
@@ -223,17 +156,17 @@ def translate_line(line: bytes, settings: TranslationSettings = _DEFAULT_SETTING
                                  row)
         distinct_id = "amplitude:" + amplitude_id
 
-    event_uuid = _valid_uuid(get("uuid"))
+    event_uuid = canonical_uuid(get("uuid"))
     if event_uuid is None:
         insert_id = get("$insert_id")
         if (type(insert_id) is str and insert_id) or type(insert_id) is int:
             app = get("app")
-            event_uuid = _uuid5(f"{'' if app is None else app}:{insert_id}".encode())
+            event_uuid = name_uuid(f"{'' if app is None else app}:{insert_id}".encode())
         else:
             try:
-                event_uuid = _uuid5(orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
+                event_uuid = name_uuid(orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
             except orjson.JSONEncodeError:  # nested deeper than orjson writes: hash the line
-                event_uuid = _uuid5(line.strip())
+                event_uuid = name_uuid(line.strip())
 
     timestamp = parse_timestamp(get("event_time")) or row_timestamp(row)  # one call when valid
     if timestamp is None:
@@ -272,7 +205,7 @@ def translate_line(line: bytes, settings: TranslationSettings = _DEFAULT_SETTING
     if type(session_id) is int and session_id > 0:
         properties["$amplitude_session_id"] = session_id
         if session_id < _MAX_SESSION_ID:
-            properties["$session_id"] = _session_uuid(device_id or distinct_id, session_id)
+            properties["$session_id"] = session_uuid(device_id or distinct_id, session_id)
 
     groups = get("groups")
     if groups and type(groups) is dict:

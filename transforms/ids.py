@@ -1,0 +1,84 @@
+"""The ids the migration derives: event uuids, ``$identify`` uuids and session ids.
+
+All of them are functions of the data alone (never random, never the clock), so a rerun sends
+the same ids and PostHog deduplicates what it already has.
+"""
+
+from __future__ import annotations
+
+import uuid
+from hashlib import sha1
+from typing import Any
+
+import orjson
+
+__all__ = ["UUID_NAMESPACE", "canonical_uuid", "identify_uuid", "name_uuid", "session_uuid"]
+
+# Fixed namespace of every UUIDv5 (and of the session ids' hash). Changing it would give every
+# migrated event a new uuid, so the next run would duplicate all history: never change it.
+UUID_NAMESPACE = uuid.UUID("b747bf09-1061-40d2-9a1f-b5658220c520")
+
+_NAMESPACE_BYTES = UUID_NAMESPACE.bytes
+_NIL_UUID = "00000000-0000-0000-0000-000000000000"
+# A session's events arrive together, so one hash serves many rows; the bound keeps memory flat.
+_SESSION_UUIDS: dict[tuple[str, int], str] = {}
+_CACHE_LIMIT = 65536
+
+
+def _format(raw: bytes | bytearray) -> str:
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def name_uuid(name: bytes) -> str:
+    """UUIDv5 of ``name`` in ``UUID_NAMESPACE`` (what ``uuid.uuid5`` gives for the same text)."""
+    # uuid.uuid5 takes only str and builds a UUID object; this is the same RFC 9562 recipe.
+    raw = bytearray(sha1(_NAMESPACE_BYTES + name).digest()[:16])
+    raw[6] = 0x50 | (raw[6] & 0x0F)
+    raw[8] = 0x80 | (raw[8] & 0x3F)
+    return _format(raw)
+
+
+def identify_uuid(user_id: str, device_id: str) -> str:
+    """The uuid of the ``$identify`` event linking ``device_id`` to ``user_id``.
+
+    UUIDv5 of the JSON array ``["$identify", user_id, device_id]``: one stable id per pair, so
+    reruns do not repeat the link.
+    """
+    return name_uuid(orjson.dumps(["$identify", user_id, device_id]))
+
+
+def session_uuid(key: str, session_id: int) -> str:
+    """UUIDv7 whose time is the session's start (``session_id``, in ms), unique per session.
+
+    The other 74 bits come from SHA-1 over the namespace's bytes and ``<session_id>:<key>``,
+    where ``key`` is the device (or distinct) id; the digits end at the first colon, so the pair
+    reads back unambiguously. ``session_id`` must be in ``[0, 2**48)``.
+    """
+    cached = _SESSION_UUIDS.get((key, session_id))
+    if cached is not None:
+        return cached
+    digest = sha1(_NAMESPACE_BYTES + f"{session_id}:{key}".encode()).digest()
+    raw = bytearray(session_id.to_bytes(6, "big") + digest[:10])
+    raw[6] = 0x70 | (raw[6] & 0x0F)
+    raw[8] = 0x80 | (raw[8] & 0x3F)
+    result = _format(raw)
+    if len(_SESSION_UUIDS) >= _CACHE_LIMIT:
+        _SESSION_UUIDS.clear()
+    _SESSION_UUIDS[(key, session_id)] = result
+    return result
+
+
+def canonical_uuid(value: Any) -> str | None:
+    """The lower-case canonical form of a hyphenated UUID string, else None (nil UUID too)."""
+    if type(value) is not str or len(value) != 36 or value[8:24:5] != "----":
+        return None
+    # With the hyphens as blanks, fromhex() yields 16 bytes only if the other 32 characters are
+    # all hex digits: blanks are skipped only between digit pairs, anything else is an error.
+    try:
+        if len(bytes.fromhex(value.replace("-", " "))) != 16:
+            return None
+    except ValueError:
+        return None
+    value = value.lower()
+    return None if value == _NIL_UUID else value
