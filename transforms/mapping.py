@@ -116,8 +116,8 @@ TABLE: tuple[FieldMapping, ...] = (
         "Not set, so PostHog placed old events by today's GeoIP lookup of their IP."),
     FieldMapping(
         ("os_name",), "properties.$browser", "web rows (`platform` `Web`)",
-        "On web rows Amplitude's `os_*` fields describe the browser; Aplistorical sent them as "
-        "the OS version."),
+        "On web rows Amplitude's `os_*` fields describe the browser; Aplistorical sent "
+        "`os_version` as `$os_version` on every row."),
     FieldMapping(("os_version",), "properties.$browser_version", "web rows", "As above."),
     FieldMapping(
         ("device_family", "device_type", "device_model"), "properties.$os",

@@ -122,8 +122,10 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def translate_line(line: bytes, settings: TranslationSettings = _DEFAULT_SETTINGS) -> Translation:
-    """Translate one raw export line (NDJSON, without its newline)."""
+def translate_line(line: bytes, settings: TranslationSettings | None = None) -> Translation:
+    """Translate one raw export line (NDJSON, without its newline); settings default to none."""
+    if settings is None:
+        settings = _DEFAULT_SETTINGS
     try:
         row = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
