@@ -49,7 +49,8 @@ class WriteToPostHog(beam.PTransform):
     ``AuthenticationError`` and fails the run.
 
     ``HourMarker`` elements are end-of-hour punctuation (see ``transforms.records``). On a marker
-    the pending batch is sent, the hour's dead letters are emitted stamped with the marker's hour,
+    the pending batch is sent, the hour's dead letters are emitted stamped with the marker's hour
+    (and carried on the marker, for a ledger that must write them before the hour counts as done),
     and then the marker itself with the counts ``events_sent`` and ``dead:<reason>`` of the events
     received since the previous marker. Batches never span a marker. This relies on an hour's
     events and its marker reaching the sink in the same bundle, as they do when the source emits
@@ -123,11 +124,13 @@ class _WriteFn(beam.DoFn):
     def process(self, element: Any) -> Iterable[Any]:
         if isinstance(element, HourMarker):
             self._flush()
-            for event, reason, detail in self._held:
-                yield TaggedOutput(_FAILED, _dead_letter(event, reason, detail, element.hour))
+            letters = [_dead_letter(event, reason, detail, element.hour)
+                       for event, reason, detail in self._held]
+            for letter in letters:
+                yield TaggedOutput(_FAILED, letter)
             counts = {"events_sent": self._sent_this_hour}
             counts.update((f"dead:{reason}", n) for reason, n in self._dead_this_hour.items())
-            yield element.with_counts(counts)
+            yield element.with_counts(counts).with_letters(letters)
             self._held, self._sent_this_hour = [], 0
             self._dead_this_hour = collections.Counter()
             return

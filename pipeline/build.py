@@ -12,7 +12,7 @@ from pipeline.generated import GenerateEvents, RecordGenerated
 from pipeline.job import Job, Secrets
 from pipeline.ledger import CommitHours, state_dir
 from transforms.records import HourMarker
-from transforms.transform import DEAD_LETTER, EVENTS, TranslateToPostHog
+from transforms.transform import EVENTS, TranslateToPostHog
 
 # The schema of <work_dir>/translated/*.avro (documented in the README). Properties stay a JSON
 # string: PostHog properties are free-form and Avro maps need one value type.
@@ -70,18 +70,14 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
 
     translated = lines | "Translate" >> TranslateToPostHog(job.translation_settings())
     events = translated[EVENTS]
-    only_events = events | "OnlyEvents" >> beam.Filter(_is_event)
+    if job.dry_run or job.preserve_translations:
+        _write_avro(events | "OnlyEvents" >> beam.Filter(_is_event), job, run_id, "events")
     if job.dry_run:
-        _write_avro(only_events, job, run_id, "events")
         markers = events | "OnlyMarkers" >> beam.Filter(lambda e: not _is_event(e))
-        to_commit = (translated[DEAD_LETTER], markers)
     else:
-        if job.preserve_translations:
-            _write_avro(only_events, job, run_id, "events")
-        written = events | "WriteToPostHog" >> _sink(job, secrets)
-        to_commit = (translated[DEAD_LETTER], written.failed, written.checkpoints)
-    committed = (to_commit | "ToCommit" >> beam.Flatten()
-                 | "CommitHours" >> CommitHours(state))
+        markers = (events | "WriteToPostHog" >> _sink(job, secrets)).checkpoints
+    # Dead letters reach the ledger on their hour's marker: see transforms.records.HourMarker.
+    committed = markers | "CommitHours" >> CommitHours(state)
 
     generated = pipeline | "Generate" >> GenerateEvents(
         state, all_hours, committed, job.identify_mode)

@@ -15,9 +15,6 @@ a rerun replaces all three files of an hour it redoes.
 
 from __future__ import annotations
 
-import logging
-import uuid
-
 import apache_beam as beam
 import orjson
 from apache_beam.io.filesystems import FileSystems
@@ -27,7 +24,6 @@ from connectors.files import configure_gcs_emulator, exists, read_bytes, write_a
 from pipeline.job import join, utc_now
 from transforms.records import DONE, EMPTY, FAILED, PENDING, DeadLetter, HourMarker
 
-LOG = logging.getLogger(__name__)
 LEDGER, FACTS, DEAD_LETTER = "ledger", "facts", "dead_letter"
 GENERATED = "generated"  # the record of the events the job generates after all hours
 
@@ -71,54 +67,31 @@ def read_dead_letters(path: str) -> list[DeadLetter]:
 
 
 class _CommitHourFn(beam.DoFn):
-    """Consumes dead letters and the sink's hour markers; writes each hour's files.
-
-    Dead letters of an hour arrive before its marker (both come from the same fused chain). One
-    that arrives after its hour was committed, or without an hour, is still written, to a file
-    of its own at the end of the bundle: a dead letter is never dropped.
-    """
+    """Writes each hour's dead letters, facts and ledger record, in that order."""
 
     def __init__(self, state: str):
         self._state = state
-        self._hours_done = Metrics.counter("ledger", "hours_done")
-        self._hours_empty = Metrics.counter("ledger", "hours_empty")
-        self._hours_failed = Metrics.counter("ledger", "hours_failed")
+        self._hours = {status: Metrics.counter("ledger", f"hours_{status}")
+                       for status in (DONE, EMPTY, FAILED)}
 
     def setup(self):
         configure_gcs_emulator()
 
-    def start_bundle(self):
-        self._letters: dict[str | None, list[DeadLetter]] = {}
-
-    def process(self, element):
-        if isinstance(element, DeadLetter):
-            self._letters.setdefault(element.hour, []).append(element)
-            return
-        marker: HourMarker = element
-        letters = self._letters.pop(marker.hour, [])
+    def process(self, marker: HourMarker):
         path = hour_path(self._state, DEAD_LETTER, marker.hour)
-        if letters or exists(path):  # a redone hour replaces what an earlier run left
-            write_dead_letters(path, letters)
+        if marker.letters or exists(path):  # a redone hour replaces what an earlier run left
+            write_dead_letters(path, list(marker.letters))
         write_atomically(hour_path(self._state, FACTS, marker.hour), orjson.dumps(marker.facts))
-        status = marker.status
-        write_record(self._state, marker.hour, status, marker.counts, marker.detail)
-        {DONE: self._hours_done, EMPTY: self._hours_empty,
-         FAILED: self._hours_failed}[status].inc()
-        yield marker.hour, status
-
-    def finish_bundle(self):
-        for hour, letters in self._letters.items():
-            name = f"{hour or GENERATED}.late-{uuid.uuid4().hex[:12]}"
-            write_dead_letters(join(self._state, DEAD_LETTER, name + ".jsonl"), letters)
-            LOG.warning("%d dead letters of hour %s arrived after it was committed; written "
-                        "to %s.jsonl", len(letters), hour, name)
-        self._letters = {}
+        write_record(self._state, marker.hour, marker.status, marker.counts, marker.detail)
+        self._hours[marker.status].inc()
+        yield marker.hour, marker.status
 
 
 class CommitHours(beam.PTransform):
-    """``PCollection[DeadLetter | HourMarker] -> PCollection[(hour, status)]``.
+    """``PCollection[HourMarker] -> PCollection[(hour, status)]``.
 
-    Writes each hour's dead letters, facts and ledger record under ``state``.
+    Writes each hour's dead letters (carried on its marker), facts and ledger record under
+    ``state``. Apply it to markers that have passed every stage of their hour.
     """
 
     def __init__(self, state: str):

@@ -54,7 +54,11 @@ def expected_markers():
     return [
         HourMarker(HOUR_A, DONE, counts={"rows_read": 6, "events": 3, "skipped:session_marker": 2,
                                          "dead:invalid_json": 1},
-                   facts=facts_of(LINES[0], LINES[1], LINES[2], BAD, LINES[9], LINES[10])),
+                   facts=facts_of(LINES[0], LINES[1], LINES[2], BAD, LINES[9], LINES[10]),
+                   # The hour's dead letters ride on its marker to the ledger.
+                   letters=(DeadLetter("invalid_json", "translate", HOUR_A, f"636686_{HOUR_A}#0.json",
+                                       4, BAD.decode("utf-8", errors="replace"),
+                                       translate_line(BAD).detail),)),
         HourMarker(HOUR_B, DONE, counts={"rows_read": 2, "events": 2},
                    facts=facts_of(LINES[13], LINES[14])),
         HourMarker(HOUR_C, EMPTY, counts={"events": 0},

@@ -40,6 +40,10 @@ class HourMarker(NamedTuple):
     the source ``rows_read``; translate ``events``, ``skipped:<reason>`` and ``dead:<reason>``;
     the sink ``events_sent`` and ``dead:<reason>``. ``facts`` holds per-hour partial aggregates
     (identity pairs, person and group snapshots) that the job merges across hours.
+    ``letters`` carries the hour's dead letters to the ledger, so they are written before the
+    hour is marked done. They ride on the marker rather than on a second PCollection because
+    joining two PCollections (Flatten) breaks fusion on some runners, and the ledger would then
+    see the hour only at the end of the run.
     """
 
     hour: str
@@ -47,6 +51,11 @@ class HourMarker(NamedTuple):
     detail: str | None = None  # why the hour failed, for the report
     counts: dict[str, int] = {}
     facts: dict[str, Any] = {}
+    letters: tuple["DeadLetter", ...] = ()
+
+    def with_letters(self, extra) -> "HourMarker":
+        """A copy that also carries the dead letters ``extra``."""
+        return self._replace(letters=self.letters + tuple(extra)) if extra else self
 
     def with_counts(self, extra: dict[str, int]) -> "HourMarker":
         """A copy whose counts are these counts plus ``extra`` (added, never overwritten)."""

@@ -25,11 +25,12 @@ _STAGE = "translate"
 class _HourTally:
     """What one hour's lines came to, until that hour's marker passes."""
 
-    __slots__ = ("counts", "facts")
+    __slots__ = ("counts", "facts", "letters")
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {"events": 0}
         self.facts = HourFacts()
+        self.letters: list[DeadLetter] = []  # the hour's dead letters, for its marker
 
 
 class _TranslateFn(beam.DoFn):
@@ -82,6 +83,8 @@ class _TranslateFn(beam.DoFn):
             reason=reason, stage=_STAGE, hour=element.hour, file=element.file,
             line_number=element.line_number,
             payload=element.line.decode("utf-8", errors="replace"), detail=translation.detail)
+        if translation.dead:
+            tally.letters.append(record)
         yield TaggedOutput(DEAD_LETTER if translation.dead else SKIPPED, record)
 
     def _close_hour(self, marker: HourMarker) -> HourMarker:
@@ -89,7 +92,7 @@ class _TranslateFn(beam.DoFn):
         facts = tally.facts.to_dict()
         if marker.facts:  # keep whatever an earlier stage already gathered
             facts = merge_facts(marker.facts, facts)
-        return marker.with_counts(tally.counts)._replace(facts=facts)
+        return marker.with_counts(tally.counts)._replace(facts=facts).with_letters(tally.letters)
 
 
 class TranslateToPostHog(beam.PTransform):
