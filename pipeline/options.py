@@ -62,12 +62,22 @@ def _flag(parser, name, help, **kwargs):
     parser.add_argument(f"--{name}", dest=name, default=None, help=help, **kwargs)
 
 
+def _boolean(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "on"):
+        return True
+    if value in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def _switch(parser, name, help):
-    """A boolean with an explicit ``--no_<name>``, both defaulting to "not given"."""
+    """A boolean: ``--name``, ``--name=true|false`` (as template launchers pass it) or
+    ``--no_name``; all default to "not given"."""
     if _registered(parser, name):
         return
-    parser.add_argument(f"--{name}", dest=name, action="store_const", const=True, default=None,
-                        help=help)
+    parser.add_argument(f"--{name}", dest=name, nargs="?", const=True, default=None,
+                        type=_boolean, metavar="true|false", help=help)
     parser.add_argument(f"--no_{name}", dest=name, action="store_const", const=False,
                         help=f"Turn off --{name}.")
 
@@ -103,9 +113,9 @@ class JobOptions(PipelineOptions):
         _switch(parser, "person_snapshot", "After every event is delivered, send each user's "
                 "latest properties as a final $set, so PostHog ends with Amplitude's latest "
                 "snapshot whatever the ingestion order. Default: on.")
-        parser.add_argument("-q", "--quiet", dest="quiet", action="store_const", const=True,
-                            default=None, help="Print only errors and the final summary. "
-                            "Default: off.")
+        parser.add_argument("-q", "--quiet", dest="quiet", nargs="?", const=True, default=None,
+                            type=_boolean, metavar="true|false",
+                            help="Print only errors and the final summary. Default: off.")
 
 
 class AmplitudeOptions(PipelineOptions):
@@ -179,7 +189,7 @@ def _all_options_parser() -> argparse.ArgumentParser:
 
 
 def _parse(argv: list[str]) -> tuple[dict, list[str]]:
-    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False)
+    parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False, exit_on_error=False)
     for cls in OPTION_CLASSES:
         cls._add_argparse_args(parser)
     known, rest = parser.parse_known_args(argv)
@@ -198,12 +208,15 @@ def parse_flags(argv: list[str]) -> tuple[dict, list[str]]:
     """
     try:
         given, rest = _parse(argv)
-    except SystemExit as exit_:  # argparse already printed why
-        raise UsageError("invalid arguments (see above)") from exit_
+    except argparse.ArgumentError as exc:
+        raise UsageError(f"{exc.argument_name}: {exc.message}") from None
     _, unknown = _all_options_parser().parse_known_args(rest)
     for arg in unknown:
         if arg.startswith("-"):
             raise UsageError(f"{arg.split('=', 1)[0]}: unknown option (see --help)")
+        # A stray value (``--force false`` where ``--force=false`` was meant) must not be
+        # handed to Beam and silently ignored.
+        raise UsageError(f"{arg}: unexpected value; switches take --name=true|false")
     return given, rest
 
 

@@ -100,3 +100,14 @@ def test_our_flags_never_reach_beam():
                                     "--direct_num_workers", "2"])
     assert beam_args == ["--runner", "DirectRunner", "--direct_num_workers", "2"]
     assert given["dry_run"] is True and given["job_name"] == "x"
+
+
+def test_switches_take_true_false_values_as_template_launchers_pass_them():
+    given, _ = parse_flags(["--dry_run=false", "--preserve_sources=true", "--force",
+                            "--no_group_identify"])
+    assert (given["dry_run"], given["preserve_sources"], given["force"]) == (False, True, True)
+    assert given["group_identify"] is False
+    with pytest.raises(UsageError, match="^--force: expected true or false"):
+        parse_flags(["--force=maybe"])
+    with pytest.raises(UsageError, match="^--batch_size: invalid int value"):
+        parse_flags(["--batch_size", "many"])
