@@ -103,7 +103,7 @@ class TranslateToPostHog(beam.PTransform):
       - ``EVENTS`` (main): event dicts ``{"event", "distinct_id", "uuid", "timestamp",
         "properties"}``, and each ``HourMarker`` after its hour's events, its counts plus
         ``events``, ``skipped:<reason>`` and ``dead:<reason>``, its facts those of the hour
-        (see ``transforms.facts``);
+        (see ``transforms.facts``), its ``letters`` plus the hour's dead letters;
       - ``DEAD_LETTER``: ``DeadLetter`` records (stage ``translate``) for rows that cannot migrate;
       - ``SKIPPED``: ``DeadLetter`` records for rows left out on purpose (session markers,
         ``--ignore_event``), so that every row is accounted for.
