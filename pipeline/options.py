@@ -88,9 +88,9 @@ class JobOptions(PipelineOptions):
     @classmethod
     def _add_argparse_args(cls, parser):
         _flag(parser, "start", "First hour to migrate, UTC, inclusive: YYYYMMDDTHH or "
-              "YYYY-MM-DDTHH. Required for a new job; default: the job's job.json.")
+              "YYYY-MM-DDTHH. Required for a new job. Default: the job's job.json.")
         _flag(parser, "end", "Last hour to migrate, UTC, inclusive; same formats as --start. "
-              "Required for a new job; default: the job's job.json.")
+              "Required for a new job. Default: the job's job.json.")
         _flag(parser, "job_name", "Name of the migration job. Default: amplitude-<start>-<end>.")
         _flag(parser, "work_dir", "Where the job keeps job.json, the ledger, dead letters, "
               "archives and the report; local path or gs://. Default: ./migrations/<job_name>.")
