@@ -11,6 +11,7 @@ import datetime as dt
 import logging
 import sys
 import time
+import traceback
 import uuid
 from importlib.metadata import PackageNotFoundError, version
 
@@ -19,7 +20,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from connectors.amplitude import hour_range, hours_not_yet_exportable
 from connectors.errors import MigrationAbort
-from connectors.files import configure_gcs_emulator, exists
+from connectors.files import configure_gcs_emulator, exists, write_atomically
 from pipeline import job as jobs
 from pipeline.build import build
 from pipeline.ledger import GENERATED, read_records, state_dir, status_of
@@ -108,15 +109,15 @@ def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
         LOG.info("job %s: %d of %d hours to migrate, work_dir %s", job.job_name, len(todo),
                  len(all_hours), job.work_dir)
         run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
-        pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
-        build(pipeline, job, secrets, todo, all_hours, run_id)
         try:
+            pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
+            build(pipeline, job, secrets, todo, all_hours, run_id)
             with Progress(state, todo, quiet=job.quiet):
                 pipeline.run().wait_until_finish()
         except Exception as exc:  # runners wrap worker errors; find ours behind them
             abort = find_abort(exc)
             if abort is None:
-                raise
+                return _crashed(job, run_id, exc)
             print(f"error: {abort}", file=sys.stderr)
             return ERROR
     report = build_report(job, all_hours, started_at, jobs.utc_now())
@@ -131,6 +132,25 @@ def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
               f"{job.work_dir}` to re-send dead-lettered deliveries.", file=sys.stderr)
         return INCOMPLETE
     return OK
+
+
+def _crashed(job: jobs.Job, run_id: str, exc: Exception) -> int:
+    """An unexpected failure: one line on the terminal, the traceback in the work_dir.
+
+    Runner tracebacks run to hundreds of lines and may quote an element; the file stays with
+    the job's other data, under the user's control. What was committed before the failure stays
+    committed: rerunning resumes from there.
+    """
+    path = job.path("errors", f"{run_id}.txt")
+    try:
+        write_atomically(path, "".join(traceback.format_exception(exc)).encode())
+    except Exception:  # the work_dir itself may be what failed
+        path = None
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    print(f"error: the run failed: {first[:300]}", file=sys.stderr)
+    if path:
+        print(f"The full error is in {path}. Rerun the same command to resume.", file=sys.stderr)
+    return ERROR
 
 
 def main() -> None:
