@@ -45,11 +45,10 @@ EXCLUDED = {
     "job_name": "the Dataflow job name is the template launch's own; a migration is identified "
                 "by its work_dir",
     "quiet": "only changes the launcher's console output",
-    # The launcher passes every parameter as --name=value, and these switches take no value.
-    "force": "switch", "dry_run": "switch", "preserve_sources": "switch",
-    "preserve_translations": "switch", "group_identify": "switch", "person_snapshot": "switch",
-    "insecure": "switch",
 }
+# Switches: the launcher passes them as --name=true|false like every parameter.
+SWITCHES = ("force", "dry_run", "preserve_sources", "preserve_translations", "group_identify",
+            "person_snapshot", "insecure")
 
 HOUR_BAD = ["2024010100", "20240101T24", "2024-13-01T00", "20240132T00", "2024-01-01 00",
             "2024-01-01T00:00", "20240101T0", " 20240101T00", "2024-0101T00", "T00", ""]
@@ -83,6 +82,8 @@ SAMPLES = {
     "max_retry_seconds": (["600", "0.25"], ["-1", ""]),
     "rename_event": (["Signed Up::user signed up", "a::b"], ["Signed Up", "::b", "a::", ""]),
     "rename_property": (["plan::subscription_plan"], ["plan", "::x", ""]),
+    **{name: (["true", "false"], ["True", "yes", "1", "on", "", "true ", "falsey"])
+       for name in SWITCHES},
 }
 
 
@@ -539,9 +540,18 @@ def test_dataflow_job_graph_builds_offline_with_our_package_and_no_keys_in_view(
         assert value.encode() not in shown  # ...its key is not
 
 
-def test_our_switches_refuse_a_value_rather_than_ignore_it():
-    # Until switches accept --name=true|false, a template cannot pass them; this keeps
-    # EXCLUDED honest: if a switch starts taking a value, it belongs in metadata.json.
-    for name in (n for n, why in EXCLUDED.items() if why == "switch"):
-        with pytest.raises(UsageError):
-            parse_flags([f"--{name}=true"])
+def test_switches_take_true_or_false_and_refuse_a_stray_value():
+    # A launch passes --name=true|false; typed by hand, a switch alone still means true. A value
+    # that is not a boolean, or one left standing after --no_name, must stop the run rather than
+    # reach Beam and be ignored.
+    for name in SWITCHES:
+        for argv, value in (([f"--{name}=true"], True), ([f"--{name}=false"], False),
+                            ([f"--{name}"], True), ([f"--no_{name}"], False)):
+            given, rest = parse_flags(argv)
+            assert given[name] is value and rest == [], argv
+        for argv, error in (([f"--{name}=maybe"], f"--{name}: expected true or false"),
+                            ([f"--{name}="], f"--{name}: expected true or false"),
+                            ([f"--no_{name}", "false"], "false: unexpected value"),
+                            ([f"--{name}=true", "false"], "false: unexpected value")):
+            with pytest.raises(UsageError, match=error):
+                parse_flags(argv)
