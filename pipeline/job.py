@@ -16,6 +16,7 @@ import orjson
 from connectors.amplitude import parse_hour
 from connectors.files import exists, read_bytes, write_atomically
 from pipeline.options import DEFAULTS, RANGE_SETTINGS, SECRET_ENV, SECRET_FLAGS, UsageError
+from pipeline.secrets import read_secret_versions
 from transforms.settings import TranslationSettings
 
 JOB_FILE = "job.json"
@@ -88,12 +89,17 @@ def join(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *parts])
 
 
-def resolve(given: dict, environ: dict | None = None) -> tuple[Job, Secrets]:
-    """Merge typed flags over the job's job.json (when the work_dir has one) and defaults."""
+def resolve(given: dict, environ: dict | None = None,
+            secret_client=None) -> tuple[Job, Secrets]:
+    """Merge typed flags over the job's job.json (when the work_dir has one) and defaults.
+
+    Keys given as Secret Manager secret versions are read last, once every flag is known to be
+    valid, with ``secret_client`` when given (see pipeline.secrets).
+    """
     environ = os.environ if environ is None else environ
     given = {k: v for k, v in given.items() if v is not None}
-    secrets = Secrets(*(given.pop(name, None) or environ.get(SECRET_ENV[name])
-                        for name in SECRET_FLAGS))
+    keys = {name: given.pop(name, None) or environ.get(SECRET_ENV[name]) for name in SECRET_FLAGS}
+    secrets = Secrets(**keys)
     for name in ("start", "end"):
         if name in given:
             given[name] = _hour(name, given[name])
@@ -122,7 +128,7 @@ def resolve(given: dict, environ: dict | None = None) -> tuple[Job, Secrets]:
     merged["job_name"] = merged["job_name"] or f"amplitude-{merged['start']}-{merged['end']}"
     job = from_settings(merged)
     validate(job, secrets)
-    return job, secrets
+    return job, Secrets(**read_secret_versions(keys, secret_client))
 
 
 def from_settings(settings: dict) -> Job:
