@@ -16,7 +16,8 @@ import uuid
 from importlib.metadata import PackageNotFoundError, version
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOptions,
+                                                  StandardOptions)
 
 from connectors.amplitude import hour_range, hours_not_yet_exportable
 from connectors.errors import MigrationAbort
@@ -41,8 +42,11 @@ def tool_version() -> str:
 
 
 def _setup_logging(quiet: bool) -> None:
+    # force: Beam's PipelineOptions() calls logging.basicConfig() itself, and a gs:// work_dir
+    # creates one while the job is resolved, which would leave this call without effect.
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr,
+                        force=True)
     # Beam's own INFO lines (bundle and runner chatter) drown the migration's.
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
@@ -110,8 +114,11 @@ def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
                  len(all_hours), job.work_dir)
         run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
         try:
-            pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
+            options = PipelineOptions(beam_args)
+            pipeline = beam.Pipeline(options=options)
             build(pipeline, job, secrets, todo, all_hours, run_id)
+            if submits_only(options):
+                return _submitted(job, pipeline.run(), len(todo), len(all_hours))
             with Progress(state, todo, quiet=job.quiet):
                 pipeline.run().wait_until_finish()
         except Exception as exc:  # runners wrap worker errors; find ours behind them
@@ -131,6 +138,37 @@ def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
               "retry failed hours, or `python -m pipeline resend --work_dir "
               f"{job.work_dir}` to re-send dead-lettered deliveries.", file=sys.stderr)
         return INCOMPLETE
+    return OK
+
+
+def submits_only(options: PipelineOptions) -> bool:
+    """Whether ``pipeline.run()`` only hands the job over, so that nothing has run when it returns.
+
+    Dataflow's Flex Template launcher runs this program with the launch's parameters plus
+    ``--runner=DataflowRunner --template_location=<staging>/template_launches/<id>/job_object``:
+    DataflowRunner then only writes the job description to that file, and the launcher submits
+    it once this process has exited with 0 (a non-zero exit fails the launch). Run from a
+    machine, DataflowRunner submits the job, which then runs on the service for hours. In both
+    cases waiting here is pointless or impossible, and a report written now would show every
+    hour as pending; ``status`` follows the job from its work_dir instead. Other runners (the
+    direct runner, a portable job server) run the job to its end in ``wait_until_finish()``.
+    """
+    if options.view_as(GoogleCloudOptions).template_location:
+        return True
+    runner = options.view_as(StandardOptions).runner or ""
+    # Beam accepts "DataflowRunner", "dataflow" or the class's dotted path. TestDataflowRunner
+    # waits for the job itself, so it is not one of these.
+    name = runner.rsplit(".", 1)[-1].lower().removesuffix("runner")
+    return name == "dataflow"
+
+
+def _submitted(job: jobs.Job, result, todo: int, total: int) -> int:
+    """Submission only: say what was handed over and how to follow it; no report yet."""
+    where = f" as Dataflow job {result.job_id()}" if getattr(result, "has_job", False) else ""
+    print(f"Submitted {job.job_name}{where}: {todo} of {total} hours to migrate.")
+    print(f"Follow it with `python -m pipeline status --work_dir {job.work_dir}`. Once the job "
+          "has finished, run the same command again: it retries the hours that failed, or "
+          "writes the report when every hour is done.")
     return OK
 
 
