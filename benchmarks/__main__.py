@@ -1,0 +1,235 @@
+"""``make bench``: every benchmark, each figure next to its baseline from the same run.
+
+1. ``translate_line`` rows/s on one core vs plain ``orjson.loads`` + ``orjson.dumps`` of the same
+   rows (target: ratio at least 0.5);
+2. end-to-end events/s, sandbox Amplitude → ``python -m pipeline`` (in process, and two worker
+   processes) → sandbox PostHog, vs PostHog's documented SDK script into the same kind of sink
+   (target: at least 5×);
+3. peak RSS of the Amplitude source reading a 10k-row hour and a 200k-row hour (target: ratio
+   below 1.3);
+4. events each contender of 2. delivered vs those it should have;
+5. events/s and CPU seconds per 100k events through ``WriteToPostHog`` alone.
+
+Sizes are fixed so that figures compare across runs; the whole run takes a few minutes on two
+cores. Run ``python -m benchmarks --help`` for the options.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any, Callable
+
+import orjson
+
+from benchmarks.bench_sink import measure_sink
+from benchmarks.bench_source_rss import measure_rss
+from benchmarks.bench_translate import measure
+from benchmarks.end_to_end import MODES, measure_end_to_end
+from sandbox.generate import generate_rows
+
+__all__ = ["SIZES", "TARGETS", "main", "run_all", "table"]
+
+SIZES = {"translate_rows": 30_000, "rows": 100_000, "hours": 24, "rss_small": 10_000,
+         "rss_large": 200_000, "sink_events": 100_000}
+TARGETS = {"translate_ratio": 0.5, "end_to_end_ratio": 5.0, "rss_ratio": 1.3}
+SECTIONS = ("translate", "end_to_end", "rss", "sink")
+_SDK = "sdk_baseline"
+
+
+def _met(ok: bool) -> str:
+    return "target met" if ok else "TARGET MISSED"
+
+
+def _rate(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def _ratio(ours: float | None, theirs: float | None) -> float | None:
+    return ours / theirs if ours and theirs else None
+
+
+def _times(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{ratio:.2f}"
+
+
+def _translate(sizes: dict, say: Callable[[str], None]) -> dict[str, Any]:
+    lines = list(generate_rows(sizes["translate_rows"], "20240301T00", 24, seed=7))
+    figures = measure(lines)
+    figures["bytes_per_row"] = sum(map(len, lines)) / len(lines)
+    say(f"1. translate_line on {figures['rows']:,} generated rows "
+        f"({figures['bytes_per_row']:,.0f} bytes each), one core, CPU time, best of 7:")
+    say(f"   translate_line {figures['translate_rows_per_s']:>12,.0f} rows/s")
+    say(f"   orjson loads+dumps {figures['orjson_rows_per_s']:>8,.0f} rows/s (baseline)")
+    say(f"   ratio {figures['ratio']:.2f} (target >= {TARGETS['translate_ratio']}: "
+        f"{_met(figures['ratio'] >= TARGETS['translate_ratio'])})")
+    return figures
+
+
+def _end_to_end(sizes: dict, say: Callable[[str], None]) -> dict[str, Any]:
+    figures = measure_end_to_end(sizes["rows"], sizes["hours"])
+    sdk = figures["contenders"][_SDK]
+    say(f"2. End to end: {figures['rows_served']:,} rows over {figures['hours']} hours, sandbox "
+        "Amplitude → contender → sandbox PostHog, no pacing.")
+    say("   wall = events delivered / whole run, start-up included; steady = after the first "
+        "batch arrived")
+    say(f"   {'contender':<30}{'wall ev/s':>10}{'steady ev/s':>13}{'start-up s':>12}"
+        f"{'CPU s/100k ev':>15}")
+    for name, run in figures["contenders"].items():
+        startup = run["startup_seconds"]
+        say(f"   {_label(name):<30}{_rate(run['events_per_second_wall']):>10}"
+            f"{_rate(run['events_per_second_steady']):>13}"
+            f"{'n/a' if startup is None else f'{startup:.1f}':>12}"
+            f"{run['cpu_seconds'] * 100_000 / max(run['events_received'], 1):>15.1f}")
+    for mode in MODES:
+        run = figures["contenders"][mode]
+        wall = _ratio(run["events_per_second_wall"], sdk["events_per_second_wall"])
+        steady = _ratio(run["events_per_second_steady"], sdk["events_per_second_steady"])
+        run["ratio_wall"], run["ratio_steady"] = wall, steady
+        say(f"   {_label(mode)} / SDK baseline: {_times(wall)}× wall, {_times(steady)}× steady "
+            f"(target >= {TARGETS['end_to_end_ratio']:.0f}×: "
+            f"{_met((wall or 0) >= TARGETS['end_to_end_ratio'])})")
+    return figures
+
+
+def _label(name: str) -> str:
+    return "SDK baseline (posthog.capture)" if name == _SDK else f"pipeline {name}"
+
+
+def _delivery(figures: dict, say: Callable[[str], None]) -> None:
+    say("4. Events the sink received vs expected (from the same rows):")
+    for name, run in figures["contenders"].items():
+        lost = run["missing"]
+        extra = sum(run["unexpected"].values())
+        verdict = "all delivered, none extra" if not lost and not extra else (
+            f"LOST {lost:,}" + (f", {extra:,} unexpected {run['unexpected']}" if extra else ""))
+        say(f"   {_label(name):<30} {run['events_received']:>9,} received / "
+            f"{run['events_expected']:>9,} expected, {run['duplicates']:,} duplicates: {verdict}")
+    sdk = figures["contenders"][_SDK]["sdk"]
+    failed = sum(sdk["rows_failed"].values())
+    say(f"   the SDK baseline also could not convert {failed:,} rows {sdk['rows_failed']} (the "
+        "guide's script would stop at the first); the SDK dropped "
+        f"{sdk['events_dropped']:,} events from a full queue and gave up on "
+        f"{sdk['events_failed_upload']:,} events in refused batches")
+    for kind, count in sdk["sdk_log"].items():
+        say(f"   SDK log, {count:,}×: {kind[:150]}")
+    say("   pipeline: translated events and $identify checked uuid by uuid against translate_line "
+        "on the same rows; other generated events by name against the job's report")
+    for mode in MODES:
+        report = figures["contenders"][mode]["report"]
+        say(f"   pipeline {mode} report: {report['rows_read']:,} rows read, "
+            f"{report['events_sent']:,} events sent, skipped {report['rows_skipped']}, "
+            f"dead-lettered {report['rows_dead_lettered']}, generated "
+            f"{report['generated_events_sent']}, reconciled: {report['reconciled']}")
+
+
+def _rss(sizes: dict, say: Callable[[str], None]) -> dict[str, Any]:
+    figures = measure_rss(sizes["rss_small"], sizes["rss_large"])
+    say("3. Peak RSS of a process reading one hour through ReadFromAmplitudeExport:")
+    for name in ("small", "large"):
+        run = figures[name]
+        say(f"   {run['rows']:>9,} rows ({run['zip_mb']} MB zip): peak {run['peak_rss_mb']} MB "
+            f"(after imports {run['baseline_rss_mb']} MB), {run['seconds']} s")
+    say(f"   ratio {figures['peak_rss_ratio']:.3f} (target < {TARGETS['rss_ratio']}: "
+        f"{_met(figures['peak_rss_ratio'] < TARGETS['rss_ratio'])})")
+    return figures
+
+
+def _sink(sizes: dict, say: Callable[[str], None]) -> dict[str, Any]:
+    figures = measure_sink(sizes["sink_events"])
+    say(f"5. WriteToPostHog alone → sandbox PostHog, no pacing: {figures['events']:,} events in "
+        f"{figures['requests']} requests, {figures['events_per_second']:,} events/s, "
+        f"{figures['cpu_seconds_per_100k_events']} CPU s per 100k events (the sandbox: "
+        f"{figures['sandbox_cpu_seconds']} CPU s)")
+    return figures
+
+
+def run_all(sizes: dict | None = None, sections: tuple[str, ...] = SECTIONS,
+            say: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the benchmarks in ``sections`` with ``sizes`` (defaults: ``SIZES``), reporting each
+    figure through ``say`` as it is measured; return every figure by section."""
+    sizes = {**SIZES, **(sizes or {})}
+    unknown = [name for name in sections if name not in SECTIONS]
+    if unknown:
+        raise ValueError(f"sections: unknown section {unknown[0]!r}; expected some of "
+                         f"{', '.join(SECTIONS)}")
+    figures: dict[str, Any] = {"sizes": sizes}
+    if "translate" in sections:
+        figures["translate"] = _translate(sizes, say)
+    if "end_to_end" in sections:
+        figures["end_to_end"] = _end_to_end(sizes, say)
+    if "rss" in sections:
+        figures["rss"] = _rss(sizes, say)
+    if "end_to_end" in sections:
+        _delivery(figures["end_to_end"], say)
+    if "sink" in sections:
+        figures["sink"] = _sink(sizes, say)
+    return figures
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The figures of ``run_all`` as a compact table: figure, ours, baseline, ratio, target."""
+    rows = [("figure", "ours", "baseline", "ratio", "target")]
+    if "translate" in figures:
+        t = figures["translate"]
+        rows.append(("translate rows/s, 1 core", _rate(t["translate_rows_per_s"]),
+                     _rate(t["orjson_rows_per_s"]) + " orjson", f"{t['ratio']:.2f}", ">= 0.5"))
+    if "end_to_end" in figures:
+        runs = figures["end_to_end"]["contenders"]
+        sdk = runs[_SDK]
+        for mode in MODES:
+            run = runs[mode]
+            rows.append((f"e2e events/s wall, {mode}", _rate(run["events_per_second_wall"]),
+                         _rate(sdk["events_per_second_wall"]) + " SDK",
+                         _times(run["ratio_wall"]), ">= 5"))
+            rows.append((f"e2e events/s steady, {mode}", _rate(run["events_per_second_steady"]),
+                         _rate(sdk["events_per_second_steady"]) + " SDK",
+                         _times(run["ratio_steady"]), ">= 5"))
+        for name, run in runs.items():
+            lost = run["missing"] + sum(run["unexpected"].values())
+            rows.append((f"delivered/expected, {'SDK' if name == _SDK else name}",
+                         f"{run['events_received']:,}/{run['events_expected']:,}",
+                         "", "", "exact" if not lost else f"off by {lost:,}"))
+    if "rss" in figures:
+        r = figures["rss"]
+        rows.append(("peak RSS MB, 200k vs 10k rows", str(r["large"]["peak_rss_mb"]),
+                     str(r["small"]["peak_rss_mb"]) + " (10k)", f"{r['peak_rss_ratio']:.3f}",
+                     "< 1.3"))
+    if "sink" in figures:
+        s = figures["sink"]
+        rows.append(("WriteToPostHog events/s", f"{s['events_per_second']:,}", "", "", ""))
+        rows.append(("WriteToPostHog CPU s/100k ev", str(s["cpu_seconds_per_100k_events"]),
+                     "", "", ""))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+                     for row in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, default in SIZES.items():
+        parser.add_argument(f"--{name}", type=int, default=default,
+                            help=f"default {default}")
+    parser.add_argument("--sections", default=",".join(SECTIONS),
+                        help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
+    parser.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
+    args = parser.parse_args(argv)
+    sizes = {name: getattr(args, name) for name in SIZES}
+    if any(value < 1 for value in sizes.values()):
+        parser.error("sizes must be positive")
+    sections = tuple(name.strip() for name in args.sections.split(",") if name.strip())
+    try:
+        figures = run_all(sizes, sections, say=lambda text: print(text, flush=True))
+    except ValueError as error:
+        parser.error(str(error))
+    print()
+    print(table(figures))
+    if args.json:
+        with open(args.json, "wb") as out:
+            out.write(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,337 @@
+"""End to end: sandbox Amplitude → ``python -m pipeline`` → sandbox PostHog, next to the SDK baseline.
+
+Both sandboxes run in processes of their own (``python -m sandbox.amplitude``,
+``python -m sandbox.posthog``) so that they share no GIL with the contender they serve. The
+pipeline runs as a user runs it, ``python -m pipeline --runner DirectRunner``, once in process and
+once with two worker processes; the baseline (``benchmarks.baseline_sdk``, PostHog's documented
+script) runs over the same rows, already in memory, in this process. Each contender gets a fresh
+sink that records what it accepts; there is no pacing.
+
+Figures: ``wall`` is events delivered over the whole run, start-up included (for the pipeline, from
+starting its process to its exit: Python and Beam imports, pipeline construction, the generated
+events and the report are in it; for the baseline, from creating the SDK client to the end of its
+flush). ``steady`` leaves start-up out: events delivered after the sink saw its first batch over
+the time from that batch to the last one. ``cpu_seconds`` is the contender's own CPU time (the
+pipeline's process and its workers; this process during the baseline), not the sandboxes'.
+
+Correctness: the pipeline should deliver every row ``translate_line`` migrates plus one
+``$identify`` per (user, device) pair, and the sink's record is compared with that uuid by uuid;
+the job's other generated events (group and person snapshots) are compared by name with the
+counts in the job's own report. The baseline should deliver every row its conversion kept; the
+SDK gives events random uuids, so that comparison is by count.
+
+    python -m benchmarks.end_to_end [--rows 100000] [--hours 24]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+import orjson
+import requests
+
+from benchmarks.baseline_sdk import run_baseline
+from sandbox.generate import generate_rows_by_hour
+from transforms.settings import TranslationSettings
+from transforms.translate import identify_uuid, row_timestamp, translate_line, user_and_device
+
+__all__ = ["MODES", "expected_pipeline_events", "main", "measure_end_to_end", "served_rows"]
+
+# Keys the sandboxes accept; nothing here talks to anything but loopback.
+_KEYS = {"AMPLITUDE_API_KEY": "bench-amplitude-key",
+         "AMPLITUDE_SECRET_KEY": "bench-amplitude-secret",
+         "POSTHOG_API_KEY": "phc_bench_project_key"}
+# The Beam arguments of each pipeline contender.
+MODES = {
+    "in_process": ["--runner", "DirectRunner"],
+    "multi_processing_2": ["--runner", "DirectRunner", "--direct_running_mode=multi_processing",
+                           "--direct_num_workers=2"],
+}
+_URL = re.compile(r"https?://[^\s)]+")
+_POLL_SECONDS = 0.1
+
+
+class _Sandbox:
+    """A sandbox server in a child process; its URL is the first one it prints."""
+
+    def __init__(self, *args: str):
+        self._process = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, text=True)
+        line = self._process.stdout.readline()
+        match = _URL.search(line)
+        if not match:
+            self._process.kill()
+            self._process.wait()
+            raise RuntimeError(f"python -m {args[0]} did not start: {line!r}")
+        self.url = match.group(0)
+
+    def __enter__(self) -> "_Sandbox":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._process.terminate()
+        self._process.wait()
+        self._process.stdout.close()
+
+
+class _Sink(_Sandbox):
+    """``python -m sandbox.posthog`` appending what it accepts to ``record_path``."""
+
+    def __init__(self, record_path: str):
+        super().__init__("sandbox.posthog", "--api_key", _KEYS["POSTHOG_API_KEY"],
+                         "--record_path", record_path)
+        self.record_path = record_path
+        self._session = requests.Session()
+
+    def stats(self) -> dict[str, int]:
+        return self._session.get(f"{self.url}/_sandbox/stats", timeout=10).json()
+
+    def __exit__(self, *exc_info) -> None:
+        self._session.close()
+        super().__exit__(*exc_info)
+
+
+class _Watch:
+    """Polls the sink while a contender runs: when its first batch and its last one arrived."""
+
+    def __init__(self, sink: _Sink):
+        self._sink = sink
+        self._stop = threading.Event()
+        self.first: tuple[float, int] | None = None  # (time, events) when a batch was first seen
+        self.last: tuple[float, int] = (time.perf_counter(), 0)  # at the last change seen
+        self._thread = threading.Thread(target=self._run, name="sink-watch", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(_POLL_SECONDS):
+            self._sample()
+
+    def _sample(self) -> None:
+        now, events = time.perf_counter(), self._sink.stats()["events"]
+        if events and self.first is None:
+            self.first = (now, events)
+        if events != self.last[1]:
+            self.last = (now, events)
+
+    def __enter__(self) -> "_Watch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def figures(self, started: float) -> dict[str, float | None]:
+        if self.first is None or self.last[0] <= self.first[0]:
+            return {"startup_seconds": None, "events_per_second_steady": None}
+        return {"startup_seconds": self.first[0] - started,
+                "events_per_second_steady":
+                    (self.last[1] - self.first[1]) / (self.last[0] - self.first[0])}
+
+
+def served_rows(rows: int, start: str, hours: int, seed: int) -> list[tuple[str, bytes]]:
+    """Generated ``(hour, line)`` pairs as the standalone Export API sandbox serves them.
+
+    ``python -m sandbox.amplitude`` reads an NDJSON file and leaves out lines that are not JSON
+    (it could not place them in an hour), so the generator's ``invalid_json`` rows are dropped
+    here, for every contender alike; its other kinds of bad rows stay.
+    """
+    served = []
+    for hour, line in generate_rows_by_hour(rows, start, hours, seed=seed):
+        try:
+            orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        served.append((hour, line))
+    return served
+
+
+def expected_pipeline_events(lines: list[bytes],
+                             settings: TranslationSettings | None = None) -> dict[str, str]:
+    """uuid → event name of every event the pipeline should deliver for ``lines``: the rows
+    ``translate_line`` migrates, and one ``$identify`` per (user_id, device_id) pair of the rows
+    that are JSON objects with a usable time, migrated or not (a skipped session marker still
+    links a device to its user)."""
+    settings = settings or TranslationSettings.from_flags()
+    expected, pairs = {}, set()
+    for line in lines:
+        result = translate_line(line, settings)
+        if result.event is not None:
+            expected[result.event["uuid"]] = result.event["event"]
+        elif result.row is None or row_timestamp(result.row) is None:
+            continue
+        user, device = user_and_device(result.row)
+        if user and device:
+            pairs.add((user, device))
+    for user, device in pairs:
+        expected[identify_uuid(user, device)] = "$identify"
+    return expected
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _compare(sink: _Sink, expected: dict[str, str], generated: dict[str, int]) -> dict[str, Any]:
+    """What the sink recorded next to ``expected`` (by uuid) and ``generated`` (by name)."""
+    received: collections.Counter = collections.Counter()
+    unexpected: collections.Counter = collections.Counter()
+    with open(sink.record_path, "rb") as record:
+        for line in record:
+            event = orjson.loads(line)
+            uuid = str(event.get("uuid"))
+            received[uuid] += 1
+            if uuid not in expected:
+                unexpected[event.get("event")] += 1
+    missing = sum(1 for uuid in expected if uuid not in received)
+    for name, count in generated.items():
+        got = unexpected.pop(name, 0)
+        missing += max(count - got, 0)
+        if got > count:
+            unexpected[name] = got - count
+    return {"events_expected": len(expected) + sum(generated.values()), "missing": missing,
+            "unexpected": dict(unexpected)}
+
+
+def _run_pipeline(mode: str, served: list[tuple[str, bytes]], amplitude_url: str,
+                  expected: dict[str, str], scratch: str) -> dict[str, Any]:
+    work_dir = os.path.join(scratch, f"job-{mode}")
+    with _Sink(os.path.join(scratch, f"received-{mode}.jsonl")) as sink:
+        args = ["--start", served[0][0], "--end", served[-1][0], "--job_name", f"bench-{mode}",
+                "--work_dir", work_dir, "--amplitude_url", amplitude_url,
+                "--posthog_host", sink.url, "--quiet", *MODES[mode]]
+        cpu_before = _children_cpu()
+        with _Watch(sink) as watch:
+            started = time.perf_counter()
+            done = subprocess.run([sys.executable, "-m", "pipeline", *args],
+                                  env={**os.environ, **_KEYS}, capture_output=True, text=True,
+                                  check=False)
+            seconds = time.perf_counter() - started
+        cpu = _children_cpu() - cpu_before
+        stats = sink.stats()
+        if done.returncode != 0:
+            raise RuntimeError(f"the pipeline ({mode}) exited with {done.returncode}:\n"
+                               f"{done.stderr[-3000:]}")
+        with open(os.path.join(work_dir, "report.json"), "rb") as report_file:
+            report = orjson.loads(report_file.read())
+        # Generated events other than $identify (group and person snapshots) are counted
+        # against the job's own ledger: their content is the job's choice, not the rows'.
+        generated = {name: count for name, count in
+                     (report.get("generated_events_sent") or {}).items() if name != "$identify"}
+        comparison = _compare(sink, expected, generated)
+    return {
+        "command": "python -m pipeline " + " ".join(args),
+        "events_received": stats["events"],
+        **comparison,
+        "expected_from_ledger": generated,
+        "duplicates": stats["duplicates"],
+        "seconds": seconds,
+        "events_per_second_wall": stats["events"] / seconds,
+        **watch.figures(started),
+        "cpu_seconds": cpu,
+        "report": {key: report.get(key) for key in (
+            "rows_read", "events_sent", "rows_skipped", "rows_dead_lettered",
+            "generated_events_sent", "reconciled")},
+    }
+
+
+def _run_baseline(lines: list[bytes], scratch: str) -> dict[str, Any]:
+    with _Sink(os.path.join(scratch, "received-sdk.jsonl")) as sink:
+        cpu_before = _own_cpu()
+        with _Watch(sink) as watch:
+            started = time.perf_counter()
+            result = run_baseline(lines, sink.url, _KEYS["POSTHOG_API_KEY"])
+        cpu = _own_cpu() - cpu_before
+        stats = sink.stats()
+    should_send = (result["rows_read"] - sum(result["rows_skipped"].values())
+                   - sum(result["rows_failed"].values()))
+    return {
+        "command": "benchmarks.baseline_sdk.run_baseline(rows, sink_url, key)",
+        "events_received": stats["events"],
+        "events_expected": should_send,
+        "duplicates": stats["duplicates"],
+        "missing": max(should_send - stats["events"], 0),
+        "unexpected": {"?": stats["events"] - should_send} if stats["events"] > should_send else {},
+        "seconds": result["elapsed_seconds"],
+        "events_per_second_wall": stats["events"] / result["elapsed_seconds"],
+        **watch.figures(started),
+        "cpu_seconds": cpu,
+        "sdk": {key: result[key] for key in ("rows_skipped", "rows_failed", "events_captured",
+                                             "events_dropped", "events_failed_upload",
+                                             "sdk_log")},
+    }
+
+
+def _warm(url: str, hours: list[str]) -> None:
+    """Ask for every hour once so the sandbox builds and caches its zips before any contender is
+    timed: each then pays for receiving the bytes, not for the sandbox compressing them."""
+    auth = (_KEYS["AMPLITUDE_API_KEY"], _KEYS["AMPLITUDE_SECRET_KEY"])
+    with requests.Session() as session:
+        for hour in hours:
+            session.get(f"{url}/api/2/export", params={"start": hour, "end": hour}, auth=auth,
+                        timeout=300).raise_for_status()
+
+
+def measure_end_to_end(rows: int = 100_000, hours: int = 24, start: str = "20240301T00",
+                       seed: int = 8, modes: tuple[str, ...] = tuple(MODES),
+                       baseline: bool = True) -> dict[str, Any]:
+    """Run the pipeline in each of ``modes`` and (with ``baseline``) the SDK baseline over the
+    same generated rows; return the figures of each contender by name (``sdk_baseline`` for the
+    baseline) under ``contenders``, and the size of the input."""
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown:
+        raise ValueError(f"modes: unknown mode {unknown[0]!r}; expected some of {list(MODES)}")
+    if rows < 1:
+        raise ValueError(f"rows: expected at least 1, got {rows}")
+    served = served_rows(rows, start, hours, seed)
+    lines = [line for _, line in served]
+    figures: dict[str, Any] = {"rows_generated": rows, "rows_served": len(lines),
+                               "hours": hours, "contenders": {}}
+    with tempfile.TemporaryDirectory(prefix="aplistorical-bench-") as scratch:
+        if modes:
+            expected = expected_pipeline_events(lines)
+            rows_path = os.path.join(scratch, "rows.jsonl")
+            with open(rows_path, "wb") as out:
+                out.writelines(line + b"\n" for line in lines)
+            with _Sandbox("sandbox.amplitude", "--rows", rows_path,
+                          "--api-key", _KEYS["AMPLITUDE_API_KEY"],
+                          "--secret-key", _KEYS["AMPLITUDE_SECRET_KEY"],
+                          "--part-rows", "2000") as amplitude:
+                _warm(amplitude.url, sorted({hour for hour, _ in served}))
+                for mode in modes:
+                    figures["contenders"][mode] = _run_pipeline(mode, served, amplitude.url,
+                                                                expected, scratch)
+        if baseline:
+            figures["contenders"]["sdk_baseline"] = _run_baseline(lines, scratch)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.end_to_end", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000, help="rows to generate (100000)")
+    parser.add_argument("--hours", type=int, default=24, help="hours they span (24)")
+    args = parser.parse_args(argv)
+    print(orjson.dumps(measure_end_to_end(args.rows, args.hours),
+                       option=orjson.OPT_INDENT_2).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
