@@ -113,9 +113,8 @@ class JobOptions(PipelineOptions):
         _switch(parser, "person_snapshot", "After every event is delivered, send each user's "
                 "latest properties as a final $set, so PostHog ends with Amplitude's latest "
                 "snapshot whatever the ingestion order. Default: on.")
-        parser.add_argument("-q", "--quiet", dest="quiet", nargs="?", const=True, default=None,
-                            type=_boolean, metavar="true|false",
-                            help="Print only errors and the final summary. Default: off.")
+        _switch(parser, "quiet", "Print only errors and the final summary (also -q). "
+                "Default: off.")
 
 
 class AmplitudeOptions(PipelineOptions):
@@ -192,6 +191,9 @@ def _parse(argv: list[str]) -> tuple[dict, list[str]]:
     parser = argparse.ArgumentParser(allow_abbrev=False, add_help=False, exit_on_error=False)
     for cls in OPTION_CLASSES:
         cls._add_argparse_args(parser)
+    # Only here, not in the options Beam registers: Beam parses sys.argv in some code paths,
+    # and a short -q there would swallow a test runner's own -q.
+    parser.add_argument("-q", dest="quiet", action="store_const", const=True)
     known, rest = parser.parse_known_args(argv)
     return vars(known), rest
 
