@@ -42,11 +42,8 @@ def tool_version() -> str:
 
 
 def _setup_logging(quiet: bool) -> None:
-    # force: Beam's PipelineOptions() calls logging.basicConfig() itself, and a gs:// work_dir
-    # creates one while the job is resolved, which would leave this call without effect.
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr,
-                        force=True)
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     # Beam's own INFO lines (bundle and runner chatter) drown the migration's.
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
 
@@ -80,11 +77,13 @@ def run(argv: list[str] | None = None) -> int:
         return OK
     try:
         given, beam_args = parse_flags(argv)
+        # Before the job is resolved: reading a gs:// work_dir makes Beam create PipelineOptions,
+        # whose own logging.basicConfig() would leave this one without effect.
+        _setup_logging(bool(given.get("quiet")))
         job, secrets = jobs.resolve(given)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
-    _setup_logging(job.quiet)
     return migrate(job, secrets, beam_args)
 
 
