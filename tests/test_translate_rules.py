@@ -70,7 +70,7 @@ def test_json_that_is_not_an_object_is_a_dead_letter(line, what):
 def test_reasons_split_into_dead_letters_and_skips():
     assert DEAD_REASONS == {"invalid_json", "not_an_object", "missing_event_type",
                             "missing_identity", "invalid_timestamp", "invalid_event_properties"}
-    assert SKIP_REASONS == {"ignored", "session_marker"}
+    assert SKIP_REASONS == {"ignored", "session_marker", "group_identify"}
 
 
 # Rule 2: event_type.

@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 __all__ = [
-    "EVENT_NAMES", "IDENTITY_FIELDS", "NOT_MIGRATED", "SESSION_MARKERS", "TABLE", "TIMESTAMP_FIELDS",
-    "FieldMapping", "render_table",
+    "EVENT_NAMES", "GROUP_IDENTIFY_EVENTS", "IDENTITY_FIELDS", "NOT_MIGRATED", "SESSION_MARKERS",
+    "TABLE", "TIMESTAMP_FIELDS", "FieldMapping", "render_table",
 ]
 
 
@@ -40,6 +40,8 @@ EVENT_NAMES: dict[str, str] = {
 
 # PostHog derives sessions from $session_id; Amplitude's marker events would be noise there.
 SESSION_MARKERS = frozenset({"session_start", "session_end"})
+# Amplitude's group property updates: the job sends one $groupidentify per group instead.
+GROUP_IDENTIFY_EVENTS = frozenset({"$groupidentify"})
 
 IDENTITY_FIELDS = ("user_id", "device_id", "amplitude_id")
 TIMESTAMP_FIELDS = ("event_time", "client_event_time", "server_received_time")
@@ -60,7 +62,9 @@ TABLE: tuple[FieldMapping, ...] = (
     FieldMapping(
         ("event_type",), "not migrated",
         "`session_start`, `session_end` → skipped `session_marker` (PostHog builds sessions from "
-        "`$session_id`); names given to `--ignore_event` → skipped `ignored`. Both before renames",
+        "`$session_id`); `$groupidentify` → skipped `group_identify` (its group properties go to "
+        "the job's `$groupidentify` events); names given to `--ignore_event` → skipped "
+        "`ignored`. All before renames",
         "Sent session markers as ordinary events."),
     FieldMapping(
         IDENTITY_FIELDS, "distinct_id",

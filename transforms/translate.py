@@ -20,8 +20,8 @@ from transforms.settings import TranslationSettings
 from transforms.timestamps import parse_timestamp
 
 __all__ = [
-    "DEAD_REASONS", "SKIP_REASONS", "UUID_NAMESPACE", "Translation", "identify_uuid",
-    "parse_timestamp", "row_timestamp", "translate_line", "user_and_device",
+    "DEAD_REASONS", "GROUP_IDENTIFY", "SKIP_REASONS", "UUID_NAMESPACE", "Translation",
+    "identify_uuid", "parse_timestamp", "row_timestamp", "translate_line", "user_and_device",
 ]
 
 INVALID_JSON = "invalid_json"
@@ -29,10 +29,11 @@ NOT_AN_OBJECT = "not_an_object"
 MISSING_EVENT_TYPE = "missing_event_type"
 IGNORED = "ignored"
 SESSION_MARKER = "session_marker"
+GROUP_IDENTIFY = "group_identify"
 MISSING_IDENTITY = "missing_identity"
 INVALID_TIMESTAMP = "invalid_timestamp"
 INVALID_EVENT_PROPERTIES = "invalid_event_properties"
-SKIP_REASONS = frozenset({IGNORED, SESSION_MARKER})
+SKIP_REASONS = frozenset({IGNORED, SESSION_MARKER, GROUP_IDENTIFY})
 DEAD_REASONS = frozenset({INVALID_JSON, NOT_AN_OBJECT, MISSING_EVENT_TYPE, MISSING_IDENTITY,
                           INVALID_TIMESTAMP, INVALID_EVENT_PROPERTIES})
 
@@ -55,7 +56,9 @@ _DEFAULT_SETTINGS = TranslationSettings()
 _JSON_TYPES = {dict: "an object", list: "an array", str: "a string", int: "a number",
                float: "a number", bool: "a boolean", type(None): "null"}
 _EVENT_NAMES = mapping.EVENT_NAMES
-_SESSION_MARKERS = mapping.SESSION_MARKERS
+# Events that are not sent, by name: one lookup per row for all of them.
+_SKIPPED_NAMES = {**dict.fromkeys(mapping.SESSION_MARKERS, SESSION_MARKER),
+                  **dict.fromkeys(mapping.GROUP_IDENTIFY_EVENTS, GROUP_IDENTIFY)}
 _MOBILE_OS = {"ios": "iOS", "android": "Android"}
 _WEB = "web"
 _PLATFORMS = {"web": _WEB, **_MOBILE_OS}
@@ -141,8 +144,9 @@ def translate_line(line: bytes, settings: TranslationSettings | None = None) -> 
         return _not_migrated(MISSING_EVENT_TYPE, f"event_type is {what}", row)
     if source_name in settings.ignore_events:
         return _not_migrated(IGNORED, source_name, row)
-    if source_name in _SESSION_MARKERS:
-        return _not_migrated(SESSION_MARKER, source_name, row)
+    skipped = _SKIPPED_NAMES.get(source_name)
+    if skipped is not None:  # a $groupidentify row still feeds the job's group facts
+        return _not_migrated(skipped, source_name, row)
     name = settings.rename_events.get(source_name) or _EVENT_NAMES.get(source_name, source_name)
 
     device_id = get("device_id")
