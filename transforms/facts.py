@@ -1,7 +1,8 @@
 """Per-hour partial aggregates gathered while translating, merged by the job across hours.
 
 The translate stage attaches one hour's facts to that hour's ``HourMarker``; the job merges the
-markers' facts with ``merge_facts``. Facts are plain JSON values so markers stay serialisable:
+markers' facts with ``merge_facts`` and aggregates the picks below over every hour with
+``best_row``. Facts are plain JSON values so markers stay serialisable:
 
 - ``pairs``: ``[[user_id, device_id, earliest_timestamp], ...]`` for every row (migrated or not)
   that names both a user and a device and has a parseable time. The job links each device to
@@ -10,31 +11,129 @@ markers' facts with ``merge_facts``. Facts are plain JSON values so markers stay
 - ``days``: ``{"YYYY-MM-DD": {"rows": n, "events": n}}`` by event time (UTC): rows whose time
   parsed, and how many of them became events.
 
+The picks keep one row per key, chosen by a rule that does not depend on the order rows arrive
+in, so one hour, a merge of hours and a Beam aggregation over hours all choose the same row:
+
+- ``person_set``: ``[[user_id, timestamp, uuid, properties], ...]``: for every user, its latest
+  event's person properties (the event's ``$set``; in the modes that put none there, the row's
+  user properties), among its migrated events that have any.
+- ``person_set_once``: the same shape: the ``$set_once`` (``$initial_*``) of the user's earliest
+  migrated event that has any.
+- ``groups``: ``[[group_type, group_key, timestamp, uuid, distinct_id, properties], ...]``: each
+  group's latest event (migrated events and Amplitude ``$groupidentify`` rows), events with
+  properties for the group winning over events without.
+- ``files``: ``[[hour, file, user_id, line_number, timestamp, device_id, properties], ...]``:
+  each user's first event in each export file (lowest line number), gathered only when ``add``
+  is given the export line.
+
+Ties on time and uuid (the same row exported twice) are settled by the rows' canonical JSON.
+Picks with no rows are left out of ``to_dict`` so that facts stay small.
+
 To add a kind of fact, fill it in ``HourFacts`` and register how two of them merge in
 ``_MERGERS``; ``merge_facts`` refuses keys it cannot merge rather than keep one side.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from functools import partial
+from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
-from transforms.translate import Translation, row_timestamp, user_and_device
+import orjson
 
-__all__ = ["HourFacts", "merge_facts"]
+from transforms.ids import canonical_uuid, name_uuid
+from transforms.records import ExportLine
+from transforms.translate import GROUP_IDENTIFY, Translation, row_timestamp, user_and_device
+
+__all__ = [
+    "FILES", "GROUPS", "PERSON_SET", "PERSON_SET_ONCE", "PICKS", "HourFacts", "best_row",
+    "keyed_rows", "merge_facts",
+]
+
+PERSON_SET, PERSON_SET_ONCE, GROUPS, FILES = "person_set", "person_set_once", "groups", "files"
+
+
+class _Pick(NamedTuple):
+    width: int  # how many leading columns are the key
+    rank: Callable[[list], tuple]
+    highest: bool  # True: the highest rank wins; False: the lowest
+
+
+PICKS: dict[str, _Pick] = {
+    PERSON_SET: _Pick(1, lambda r: (r[1], r[2]), True),
+    PERSON_SET_ONCE: _Pick(1, lambda r: (r[1], r[2]), False),
+    GROUPS: _Pick(2, lambda r: (bool(r[5]), r[2], r[3]), True),
+    FILES: _Pick(3, lambda r: (r[3],), False),
+}
+
+
+def _canonical(row: list) -> bytes:
+    return orjson.dumps(row, option=orjson.OPT_SORT_KEYS)
+
+
+def _choose(pick: _Pick, a: list, b: list) -> list:
+    rank_a, rank_b = pick.rank(a), pick.rank(b)
+    if rank_a == rank_b:  # the same event twice: any fixed rule will do, as long as it is total
+        rank_a, rank_b = _canonical(a), _canonical(b)
+    return a if (rank_a >= rank_b) == pick.highest else b
+
+
+def best_row(kind: str, rows: Iterable[list]) -> list:
+    """The row ``kind``'s rule keeps among ``rows`` (all of one key); for ``CombinePerKey``."""
+    pick = PICKS[kind]
+    best = None
+    for row in rows:
+        best = row if best is None else _choose(pick, best, row)
+    if best is None:
+        raise ValueError(f"best_row: no {kind} rows to choose from")
+    return best
+
+
+def keyed_rows(facts: dict[str, Any], kind: str) -> Iterator[tuple[tuple, list]]:
+    """``(key, row)`` for every row of the pick ``kind`` in ``facts``."""
+    width = PICKS[kind].width
+    for row in facts.get(kind, ()):
+        yield tuple(row[:width]), row
+
+
+def _offer(table: dict, kind: str, key, row: list) -> None:
+    current = table.get(key)
+    table[key] = row if current is None else _choose(PICKS[kind], current, row)
+
+
+def _dict_or_empty(value: Any) -> dict:
+    return value if type(value) is dict else {}
+
+
+def _group_keys(keys: Any) -> tuple | list:
+    """Amplitude's group value, ``key`` or ``[keys]``, as the string keys PostHog takes."""
+    if type(keys) is str:  # the common case, kept cheap
+        return (keys,) if keys else ()
+    return [key if type(key) is str else str(key)
+            for key in (keys if type(keys) is list else (keys,))
+            # The same rule as the events' $groups: non-empty strings and numbers.
+            if (type(key) is str and key) or type(key) in (int, float)]
 
 
 class HourFacts:
     """Accumulates the facts of one hour's translations; see the module docstring."""
 
-    __slots__ = ("_pairs", "_event_names", "_days")
+    __slots__ = ("_pairs", "_event_names", "_days", "_person_set", "_person_set_once",
+                 "_groups", "_files")
 
     def __init__(self) -> None:
         self._pairs: dict[tuple[str, str], str] = {}
         self._event_names: dict[str, int] = {}
         self._days: dict[str, list[int]] = {}
+        self._person_set: dict[str, list] = {}
+        self._person_set_once: dict[str, list] = {}
+        self._groups: dict[tuple[str, str], list] = {}
+        self._files: dict[tuple[str, str, str], list] = {}
 
-    def add(self, translation: Translation) -> None:
-        """Count one translation: events, skips and dead letters alike."""
+    def add(self, translation: Translation, line: ExportLine | None = None) -> None:
+        """Count one translation: events, skips and dead letters alike.
+
+        ``line``, the export line translated, is needed only for the ``files`` facts.
+        """
         row = translation.row
         if row is None:  # not even a JSON object: nothing to learn from it
             return
@@ -60,15 +159,108 @@ class HourFacts:
             # Timestamps share one fixed-width format, so string order is time order.
             if earliest is None or timestamp < earliest:
                 self._pairs[pair] = timestamp
+        if event is None:
+            if translation.reason == GROUP_IDENTIFY:
+                self._add_group_identify(row, timestamp, user_id, device_id)
+            return
+        groups = row.get("groups")
+        if groups and type(groups) is dict:
+            self._add_groups(groups, row.get("group_properties"), timestamp, event["uuid"],
+                             event["distinct_id"])
+        if user_id is None:
+            return
+        self._add_person(event, row, user_id, device_id, line)
+
+    def _add_person(self, event: dict, row: dict, user_id: str, device_id: str | None,
+                    line: ExportLine | None) -> None:
+        properties = event["properties"]
+        person = properties.get("$set")
+        if type(person) is not dict:  # modes that keep user properties out of $set
+            person = _dict_or_empty(row.get("user_properties"))
+        timestamp, uuid = event["timestamp"], event["uuid"]
+        # Compared inline rather than through _offer: this runs for most rows.
+        if person:
+            known = self._person_set.get(user_id)
+            if known is None or (timestamp, uuid) > (known[1], known[2]):
+                self._person_set[user_id] = [user_id, timestamp, uuid, person]
+            elif (timestamp, uuid) == (known[1], known[2]):  # the same event twice
+                self._person_set[user_id] = _choose(PICKS[PERSON_SET], known,
+                                                    [user_id, timestamp, uuid, person])
+        once = properties.get("$set_once")
+        if once and type(once) is dict:
+            known = self._person_set_once.get(user_id)
+            if known is None or (timestamp, uuid) < (known[1], known[2]):
+                self._person_set_once[user_id] = [user_id, timestamp, uuid, once]
+            elif (timestamp, uuid) == (known[1], known[2]):
+                self._person_set_once[user_id] = _choose(PICKS[PERSON_SET_ONCE], known,
+                                                         [user_id, timestamp, uuid, once])
+        if line is not None:
+            _offer(self._files, FILES, (line.hour, line.file, user_id),
+                   [line.hour, line.file, user_id, line.line_number, timestamp, device_id,
+                    person])
+
+    def _add_groups(self, groups: dict, group_properties: Any, timestamp: str, uuid: str,
+                    distinct_id: str) -> None:
+        group_properties = _dict_or_empty(group_properties)
+        # Amplitude's group identify calls carry their update as {"$set": {...}} for every
+        # group of the row; exported events carry {type: {key: {...}}}.
+        shared = _dict_or_empty(group_properties.get("$set"))
+        table = self._groups
+        for group_type, keys in groups.items():
+            by_key = _dict_or_empty(group_properties.get(group_type))
+            for key in _group_keys(keys):
+                properties = by_key.get(key)
+                if type(properties) is not dict:
+                    properties = shared
+                known = table.get((group_type, key))
+                # Inline for the common case, a group seen again: rows with groups are many.
+                if known is not None:
+                    rank, known_rank = ((bool(properties), timestamp, uuid),
+                                        (bool(known[5]), known[2], known[3]))
+                    if rank < known_rank:
+                        continue
+                    if rank == known_rank:
+                        _offer(table, GROUPS, (group_type, key),
+                               [group_type, key, timestamp, uuid, distinct_id, properties])
+                        continue
+                table[(group_type, key)] = [group_type, key, timestamp, uuid, distinct_id,
+                                            properties]
+
+    def _add_group_identify(self, row: dict, timestamp: str, user_id: str | None,
+                            device_id: str | None) -> None:
+        groups = row.get("groups")
+        if not groups or type(groups) is not dict:
+            return
+        distinct_id = user_id or device_id
+        if distinct_id is None:
+            amplitude_id = row.get("amplitude_id")
+            if type(amplitude_id) is str and amplitude_id.isspace():
+                amplitude_id = None
+            if type(amplitude_id) not in (int, str) or amplitude_id == "":
+                return  # a $groupidentify event needs someone to send it as
+            distinct_id = f"amplitude:{amplitude_id}"  # as the translation names such rows
+        uuid = canonical_uuid(row.get("uuid"))
+        if uuid is None:
+            try:
+                uuid = name_uuid(orjson.dumps(row, option=orjson.OPT_SORT_KEYS))
+            except orjson.JSONEncodeError:  # nested deeper than orjson writes
+                return
+        self._add_groups(groups, row.get("group_properties"), timestamp, uuid, distinct_id)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        facts: dict[str, Any] = {
             "pairs": [[user, device, earliest]
                       for (user, device), earliest in sorted(self._pairs.items())],
             "event_names": dict(sorted(self._event_names.items())),
             "days": {day: {"rows": rows, "events": events}
                      for day, (rows, events) in sorted(self._days.items())},
         }
+        for kind, table in ((PERSON_SET, self._person_set),
+                            (PERSON_SET_ONCE, self._person_set_once),
+                            (GROUPS, self._groups), (FILES, self._files)):
+            if table:
+                facts[kind] = [row for _, row in sorted(table.items())]
+        return facts
 
 
 def _merge_pairs(a: list[list[str]], b: list[list[str]]) -> list[list[str]]:
@@ -95,10 +287,18 @@ def _merge_days(a: dict[str, dict[str, int]],
     return dict(sorted(merged.items()))
 
 
+def _merge_picks(kind: str, a: list[list], b: list[list]) -> list[list]:
+    table: dict[tuple, list] = {}
+    for key, row in (*keyed_rows({kind: a}, kind), *keyed_rows({kind: b}, kind)):
+        _offer(table, kind, key, row)
+    return [row for _, row in sorted(table.items())]
+
+
 _MERGERS: dict[str, Callable[[Any, Any], Any]] = {
     "pairs": _merge_pairs,
     "event_names": _merge_counts,
     "days": _merge_days,
+    **{kind: partial(_merge_picks, kind) for kind in PICKS},
 }
 
 
