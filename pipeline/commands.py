@@ -44,6 +44,12 @@ def _existing_job(argv: list[str], command: str) -> tuple[jobs.Job, jobs.Secrets
     return job, jobs.Secrets(None, None, key)
 
 
+def init(argv: list[str]) -> int:
+    """Creates a job by asking for its settings (or from flags): see ``pipeline.init``."""
+    from pipeline.init import init as create_job
+    return create_job(argv)
+
+
 def status(argv: list[str]) -> int:
     """Prints the job's reconciliation and where its report is, without running anything."""
     try:
