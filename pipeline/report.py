@@ -49,7 +49,8 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
             elif kind == "dead":
                 _add(dead, reason, value)
         per_hour.append({"hour": hour, "rows_read": counts.get("rows_read", 0),
-                         "events_sent": counts.get("events_sent", 0)})
+                         "events_sent": counts.get("events_sent", 0),
+                         "events_translated": counts.get("events", 0)})
         if status == FAILED:
             failed_hours.append({"hour": hour, "detail": record.get("detail")})
     generated = records.get(GENERATED, {})
@@ -118,9 +119,14 @@ def _dead_letter_examples(state: str, reasons: set[str]) -> dict[str, list[dict]
     return examples
 
 
-def write_report(job: Job, report: dict) -> tuple[str, str]:
+def report_paths(job: Job) -> tuple[str, str]:
+    """Where the job's report.json and report.html are (a dry run's under its own state)."""
     state = state_dir(job.work_dir, job.dry_run)
-    json_path, html_path = join(state, "report.json"), join(state, "report.html")
+    return join(state, "report.json"), join(state, "report.html")
+
+
+def write_report(job: Job, report: dict) -> tuple[str, str]:
+    json_path, html_path = report_paths(job)
     write_atomically(json_path, orjson.dumps(report, option=orjson.OPT_INDENT_2))
     write_atomically(html_path, render_report_html(report).encode())
     return json_path, html_path

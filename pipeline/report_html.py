@@ -9,12 +9,11 @@ the failed hours with the command that resumes the job. Every string is escaped.
 
 from __future__ import annotations
 
+import json
 import shlex
 from datetime import datetime, timezone
 from html import escape
 from typing import Any
-
-import orjson
 
 from pipeline.report_charts import Series, bar_chart
 
@@ -74,6 +73,7 @@ pre{background:#0f172a;color:#e2e8f0;padding:12px 14px;border-radius:8px;overflo
 margin:8px 0 0}
 .muted{color:var(--muted)}.note{color:var(--muted);font-size:13px;margin:10px 0 0}
 .reason{font-weight:600}
+#settings td{overflow-wrap:anywhere}
 .examples{margin:4px 0 0;padding:0;list-style:none;color:var(--muted);font-size:13px}
 footer{color:var(--muted);font-size:13px;text-align:center;margin-top:28px}
 """
@@ -86,7 +86,8 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, (dict, list, tuple)):
-        value = orjson.dumps(value, default=str).decode()
+        # json's ", " and ": " separators give the browser places to wrap a long value.
+        value = json.dumps(value, ensure_ascii=False, default=str)
     return escape(str(value), quote=True)
 
 
@@ -193,7 +194,8 @@ def _reconciliation(report: dict, delivered_label: str, delivered: int) -> str:
     if generated or failed:
         names = sorted(set(generated) | set(failed))
         extra = ('<h2 style="margin-top:22px">Events the migration generated</h2>'
-                 '<table><thead><tr><th>Event</th><th class="num">Sent</th>'
+                 '<table><thead><tr><th>Event</th><th class="num">'
+                 + ("Made (dry run)" if report.get("dry_run") else "Sent") + '</th>'
                  '<th class="num">Failed</th></tr></thead><tbody>'
                  + "".join(f'<tr><td><code>{_text(n)}</code></td>'
                            f'<td class="num">{_number(generated.get(n, 0))}</td>'
@@ -216,7 +218,7 @@ def _day_chart(report: dict, delivered_label: str) -> str:
                       [Series("rows", [int(d.get("rows") or 0) for d in days], _ROWS_COLOR),
                        Series("events", [int(d.get("events") or 0) for d in days],
                               _EVENTS_COLOR)],
-                      title="Rows read and events sent per day, by event time")
+                      title=f"Rows read and {delivered_label.lower()} per day, by event time")
     return (f'<section id="per-day"><h2>Per day, by event time</h2>'
             f'{_legend("rows read", delivered_label.lower())}{chart}</section>')
 
@@ -232,7 +234,9 @@ def _hour_chart(report: dict, delivered_label: str) -> str:
     labels = sorted({str(h.get("hour")) for h in hours} | failed)
     by_hour = {str(h.get("hour")): h for h in hours}
     rows = [int(by_hour.get(h, {}).get("rows_read") or 0) for h in labels]
-    events = [int(by_hour.get(h, {}).get("events_sent") or 0) for h in labels]
+    # A dry run sends nothing: its hours show what would have been sent.
+    key = "events_translated" if report.get("dry_run") else "events_sent"
+    events = [int(by_hour.get(h, {}).get(key) or 0) for h in labels]
     marks = [i for i, h in enumerate(labels) if h in failed]
     size = -(-len(labels) // _MAX_HOUR_POINTS)  # hours per point, when there are very many
     note = ""
@@ -244,7 +248,8 @@ def _hour_chart(report: dict, delivered_label: str) -> str:
         labels = labels[::size]
     chart = bar_chart([_hour_label(h) for h in labels],
                       [Series("rows", rows, _ROWS_COLOR), Series("events", events, _EVENTS_COLOR)],
-                      title="Rows read and events sent per export hour", marks=marks,
+                      title=f"Rows read and {delivered_label.lower()} per export hour",
+                      marks=marks,
                       mark_label="failed hour")
     failed_note = (f'<p class="note"><span style="color:#dc2626">■</span> failed hours '
                    f'({len(failed):,})</p>' if failed else "")
