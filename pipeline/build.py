@@ -8,7 +8,7 @@ import orjson
 from connectors.amplitude import ReadFromAmplitudeExport, base_url_for
 from connectors.files import ReadFromAmplitudeFiles
 from connectors.posthog import WriteToPostHog
-from pipeline.generated import GenerateEvents, RecordGenerated
+from pipeline.generated import GenerateEvents, RecordGenerated, WaitOn
 from pipeline.job import Job, Secrets
 from pipeline.ledger import CommitHours, state_dir
 from transforms.records import HourMarker
@@ -80,10 +80,16 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
     committed = markers | "CommitHours" >> CommitHours(state)
 
     generated = pipeline | "Generate" >> GenerateEvents(
-        state, all_hours, committed, job.identify_mode)
+        state, all_hours, committed, job.identify_mode, group_identify=job.group_identify,
+        person_snapshot=job.person_snapshot)
+    snapshots = generated.snapshots
     if job.dry_run:
-        _write_avro(generated, job, run_id, "generated")
-        failed = pipeline | "NoFailures" >> beam.Create([])
+        _write_avro(generated.events, job, run_id, "generated")
+        _write_avro(snapshots, job, run_id, "snapshots")
+        failed = [pipeline | "NoFailures" >> beam.Create([])]
     else:
-        failed = (generated | "WriteGenerated" >> _sink(job, secrets)).failed
-    generated | "RecordGenerated" >> RecordGenerated(state, failed)
+        failed = [(generated.events | "WriteGenerated" >> _sink(job, secrets)).failed]
+        # Person snapshots must be the last $set PostHog ingests: see pipeline.generated.
+        snapshots = snapshots | "AfterGenerated" >> WaitOn(failed[0])
+        failed.append((snapshots | "WriteSnapshots" >> _sink(job, secrets)).failed)
+    (generated.events, snapshots) | "RecordGenerated" >> RecordGenerated(state, failed)

@@ -15,7 +15,8 @@ from sandbox.amplitude import AmplitudeExportServer
 from sandbox.generate import generate_rows_by_hour
 from sandbox.posthog import PostHogCaptureServer
 from transforms.settings import TranslationSettings
-from transforms.translate import identify_uuid, translate_line
+from pipeline.snapshots import group_identify_uuid, person_snapshot_uuid
+from transforms.translate import identify_uuid, row_timestamp, translate_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEYS = {"AMPLITUDE_API_KEY": "e2e-amplitude-key-4711",
@@ -33,27 +34,77 @@ class Export:
     def hours(self) -> list[str]:
         return hour_range(self.start, self.end)
 
-    def expected(self, settings: TranslationSettings | None = None) -> dict[str, dict]:
-        """uuid -> event for every row that migrates, plus the job's $identify events.
+    def expected(self, settings: TranslationSettings | None = None, *,
+                 identify_mode: str = "pairs", group_identify: bool = True,
+                 person_snapshot: bool = True) -> dict[str, dict]:
+        """uuid -> event for every row that migrates, plus the job's generated events.
 
-        Pairs are found from the raw rows, independently of the pipeline's facts.
+        Pairs, groups and persons are found from the raw rows, independently of the pipeline's
+        facts; ``identify_mode`` is ``pairs`` or ``off`` (per-file events depend on how the
+        source split the hours into files).
         """
+        if identify_mode not in ("pairs", "off"):
+            raise ValueError(f"identify_mode: {identify_mode!r} is not computed here")
         settings = settings or TranslationSettings.from_flags()
-        events, pairs = {}, {}
+        events, pairs, groups, latest, earliest = {}, {}, {}, {}, {}
         for _, line in self.rows:
             result = translate_line(line, settings)
+            row = orjson.loads(line) if result.row is not None else None
+            if result.reason == "group_identify" and row.get("groups"):
+                _add_groups(groups, row, row_timestamp(row), row.get("uuid"),
+                            row.get("user_id") or row.get("device_id"))
             if result.event is None:
                 continue
-            events[result.event["uuid"]] = result.event
-            row = orjson.loads(line)
+            event = result.event
+            events[event["uuid"]] = event
+            ts = event["timestamp"]
             user, device = (row.get("user_id") or "").strip(), row.get("device_id")
             if user and device:
-                ts = result.event["timestamp"]
                 pairs[(user, device)] = min(ts, pairs.get((user, device), ts))
-        for (user, device), ts in pairs.items():
-            events[identify_uuid(user, device)] = {"event": "$identify", "distinct_id": user,
-                                                   "timestamp": ts}
+            if row.get("groups"):
+                _add_groups(groups, row, ts, event["uuid"], event["distinct_id"])
+            if user:
+                props = event["properties"]
+                person = props.get("$set") or row.get("user_properties") or {}
+                once = props.get("$set_once") or {}
+                candidate = (bool(person), ts, event["uuid"], person)
+                latest[user] = max(latest.get(user, candidate), candidate, key=_rank)
+                candidate = (not once, ts, event["uuid"], once)
+                earliest[user] = min(earliest.get(user, candidate), candidate, key=_rank)
+        if identify_mode == "pairs":
+            for (user, device), ts in pairs.items():
+                events[identify_uuid(user, device)] = {"event": "$identify", "distinct_id": user,
+                                                       "timestamp": ts}
+        if group_identify:
+            for (kind, key), (_, ts, source, distinct_id, props) in groups.items():
+                events[group_identify_uuid(kind, key, source)] = {
+                    "event": "$groupidentify", "distinct_id": distinct_id, "timestamp": ts,
+                    "properties": {"$group_type": kind, "$group_key": key, "$group_set": props}}
+        if person_snapshot:
+            for user, (_, ts, source, person) in latest.items():
+                once = earliest[user][3]
+                if person or once:
+                    events[person_snapshot_uuid(user, source)] = {
+                        "event": "$set", "distinct_id": user, "timestamp": ts,
+                        "properties": {"$set": person, **({"$set_once": once} if once else {})}}
         return events
+
+
+def _rank(candidate: tuple) -> tuple:
+    return candidate[:3]
+
+
+def _add_groups(groups: dict, row: dict, ts: str, source: str, distinct_id: str) -> None:
+    """The latest (by time, then uuid) event of each group, preferring events with properties."""
+    properties = row.get("group_properties") or {}
+    for kind, keys in row["groups"].items():
+        for key in keys if isinstance(keys, list) else [keys]:
+            key = str(key)
+            props = properties.get(kind, {}).get(key)
+            if props is None:
+                props = properties.get("$set", {})
+            candidate = (bool(props), ts, source, distinct_id, props)
+            groups[(kind, key)] = max(groups.get((kind, key), candidate), candidate, key=_rank)
 
 
 def make_export(rows: int, start: str, hours: int, seed: int = 1) -> Export:
