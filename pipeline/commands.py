@@ -19,7 +19,8 @@ from pipeline.cli import ERROR, INCOMPLETE, OK, USAGE, _setup_logging
 from pipeline.ledger import (DEAD_LETTER, GENERATED, LEDGER, read_dead_letters, read_records,
                              write_dead_letters)
 from pipeline.options import SECRET_ENV, UsageError, parse_flags
-from pipeline.report import build_report, format_table, write_report
+from pipeline.report import build_report, format_table, report_paths, write_report
+from pipeline.secrets import read_secret_versions
 from transforms.records import DeadLetter
 
 LOG = logging.getLogger("pipeline")
@@ -41,7 +42,8 @@ def _existing_job(argv: list[str], command: str) -> tuple[jobs.Job, jobs.Secrets
             settings[name] = given[name]
     job = jobs.from_settings(settings)
     key = given.get("posthog_api_key") or os.environ.get(SECRET_ENV["posthog_api_key"])
-    return job, jobs.Secrets(None, None, key)
+    keys = read_secret_versions({"posthog_api_key": key}) if command == "resend" else {}
+    return job, jobs.Secrets(None, None, keys.get("posthog_api_key"))
 
 
 def init(argv: list[str]) -> int:
@@ -59,22 +61,25 @@ def status(argv: list[str]) -> int:
         return USAGE
     report = build_report(job, hour_range(job.start, job.end))
     print(format_table(report))
-    report_html = jobs.join(job.work_dir, "report.html")
-    if exists(report_html):
-        print(f"Report of the last run: {report_html}")
+    json_path, html_path = report_paths(job)
+    if not exists(html_path):
+        # A job submitted to a remote runner has no report until someone asks for one.
+        write_report(job, report)
+    print(f"Report: {json_path} and {html_path}")
     return OK
 
 
 def resend(argv: list[str]) -> int:
     """Re-sends every ``delivery_failed`` dead letter and rewrites what still failed."""
     try:
+        # Logging first: Beam's file systems configure the root logger on first use otherwise.
+        _setup_logging(bool(parse_flags(argv)[0].get("quiet")))
         job, secrets = _existing_job(argv, "resend")
         if not secrets.posthog_api_key:
             raise UsageError("--posthog_api_key: required (flag or POSTHOG_API_KEY)")
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE
-    _setup_logging(job.quiet)
     records = read_records(job.work_dir)
     pattern = jobs.join(job.work_dir, DEAD_LETTER, "*.jsonl")
     sent = still_failed = 0
