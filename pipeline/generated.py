@@ -106,7 +106,8 @@ class GenerateEvents(beam.PTransform):
 
     ``barrier`` is a PCollection that is complete only when every hour of the run is committed.
     ``identify_mode``: ``pairs`` (one ``$identify`` per user and device), ``per_file`` (one per
-    user per export file, with the user's properties then) or ``off``. ``group_identify``: one
+    user per export file, with the user's properties then; from the ``files`` facts, which the
+    translate stage gathers only when given each export line) or ``off``. ``group_identify``: one
     ``$groupidentify`` per group with its latest properties. ``person_snapshot``: one ``$set`` per
     user with its latest properties.
     """
@@ -215,7 +216,8 @@ class RecordGenerated(beam.PTransform):
             return (pcoll | f"{label}Names" >> beam.Map(lambda e: e["event"])
                     | f"{label}Count" >> beam.combiners.Count.PerElement())
         sent = by_name(events, "Sent")
-        failed_names = by_name(failed | beam.Map(lambda d: d.payload), "Failed")
+        failed_names = by_name(failed | "FailedEvents" >> beam.Map(lambda d: d.payload),
+                               "Failed")
         return (events.pipeline
                 | "Once" >> beam.Create([None])
                 | "WriteRecord" >> beam.Map(_write_generated, self._state,

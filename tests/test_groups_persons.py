@@ -196,3 +196,22 @@ def test_switches_turn_the_generated_events_off(tmp_path):
         assert code == 0, err[-3000:]
         assert sorted(e["uuid"] for e in posthog.events) == sorted(expected)
     assert report(tmp_path)["generated_events_sent"] == {}
+
+
+def test_without_the_generated_record_a_rerun_sends_the_generated_events_again(tmp_path):
+    # The README's way to put the snapshots last again after a `resend` of events with $set.
+    export = shuffled_export(seed=9)
+    amplitude, posthog = servers(export)
+    with amplitude, posthog:
+        code, _, err = run_cli(*cli_args(export, amplitude, posthog, tmp_path))
+        assert code == 0, err[-3000:]
+        first = list(posthog.events)
+        (tmp_path / "ledger" / "generated.json").unlink()
+        code, _, err = run_cli("--work_dir", str(tmp_path))
+        assert code == 0, err[-3000:]
+        again = posthog.events[len(first):]
+    generated = [e for e in first if e["properties"].get("$lib") == "aplistorical"]
+    assert sorted(e["uuid"] for e in again) == sorted(e["uuid"] for e in generated)
+    assert [e["event"] for e in again[-2:]] == ["$set", "$set"]
+    assert report(tmp_path)["generated_events_sent"] == {"$identify": 4, "$groupidentify": 6,
+                                                         "$set": 2}
