@@ -68,7 +68,8 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
     else:
         lines = pipeline | "ReadFiles" >> ReadFromAmplitudeFiles(job.source_path, hours)
 
-    translated = lines | "Translate" >> TranslateToPostHog(job.translation_settings())
+    translated = lines | "Translate" >> TranslateToPostHog(
+        job.translation_settings(), facts_per_file=job.identify_mode == "per_file")
     events = translated[EVENTS]
     if job.dry_run or job.preserve_translations:
         _write_avro(events | "OnlyEvents" >> beam.Filter(_is_event), job, run_id, "events")

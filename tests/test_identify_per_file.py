@@ -73,9 +73,6 @@ def test_per_file_identifies_from_the_facts_of_each_hour(tmp_path):
         assert_that(generated.events, equal_to(expected))
 
 
-@pytest.mark.xfail(strict=True, reason="needs transforms/transform.py to pass each ExportLine "
-                   "to HourFacts.add (tally.facts.add(translation, element)); remove this mark "
-                   "once it does")
 def test_per_file_mode_end_to_end(tmp_path):
     # The sandbox cuts each hour into parts of three lines, in the order given.
     rows = [(hour, line) for (hour, _), lines in FILES.items() for line in lines]

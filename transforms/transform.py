@@ -42,8 +42,9 @@ class _TranslateFn(beam.DoFn):
     its tallies, and the retry starts from the lines again.
     """
 
-    def __init__(self, settings: TranslationSettings):
+    def __init__(self, settings: TranslationSettings, facts_per_file: bool = False):
         self._settings = settings
+        self._facts_per_file = facts_per_file
         self._tallies: dict[str, _HourTally] = {}
 
     def setup(self) -> None:
@@ -69,7 +70,7 @@ class _TranslateFn(beam.DoFn):
         tally = self._tallies.get(element.hour)
         if tally is None:
             tally = self._tallies[element.hour] = _HourTally()
-        tally.facts.add(translation)
+        tally.facts.add(translation, element if self._facts_per_file else None)
         if translation.event is not None:
             tally.counts["events"] += 1
             self._translated.inc()
@@ -111,14 +112,19 @@ class TranslateToPostHog(beam.PTransform):
     ``dead_lettered_<reason>``.
     """
 
-    def __init__(self, settings: TranslationSettings | None = None):
+    def __init__(self, settings: TranslationSettings | None = None,
+                 facts_per_file: bool = False):
+        """``facts_per_file`` also gathers each user's first event per export file (for
+        Aplistorical's one-$identify-per-user-per-file mode); off, facts stay per hour only."""
         super().__init__()
         if settings is None:
             settings = TranslationSettings()
         if not isinstance(settings, TranslationSettings):
             raise ValueError(f"settings: expected TranslationSettings, got {type(settings).__name__}")
         self._settings = settings
+        self._facts_per_file = facts_per_file
 
     def expand(self, lines: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
-        return lines | "Translate" >> beam.ParDo(_TranslateFn(self._settings)).with_outputs(
+        return lines | "Translate" >> beam.ParDo(
+            _TranslateFn(self._settings, self._facts_per_file)).with_outputs(
             DEAD_LETTER, SKIPPED, main=EVENTS)
