@@ -66,11 +66,13 @@ def _translate(sizes: dict, say: Callable[[str], None]) -> dict[str, Any]:
     return figures
 
 
-def _end_to_end(sizes: dict, say: Callable[[str], None]) -> dict[str, Any]:
-    figures = measure_end_to_end(sizes["rows"], sizes["hours"])
+def _end_to_end(sizes: dict, say: Callable[[str], None],
+                latency_ms: float = 0) -> dict[str, Any]:
+    figures = measure_end_to_end(sizes["rows"], sizes["hours"], sink_latency_ms=latency_ms)
     sdk = figures["contenders"][_SDK]
+    latency = f", {latency_ms:g} ms added to every sink request" if latency_ms else ""
     say(f"2. End to end: {figures['rows_served']:,} rows over {figures['hours']} hours, sandbox "
-        "Amplitude → contender → sandbox PostHog, no pacing.")
+        f"Amplitude → contender → sandbox PostHog, no pacing{latency}.")
     say("   wall = events delivered / whole run, start-up included; steady = after the first "
         "batch arrived")
     say(f"   {'contender':<30}{'wall ev/s':>10}{'steady ev/s':>13}{'start-up s':>12}"
@@ -145,9 +147,10 @@ def _sink(sizes: dict, say: Callable[[str], None]) -> dict[str, Any]:
 
 
 def run_all(sizes: dict | None = None, sections: tuple[str, ...] = SECTIONS,
-            say: Callable[[str], None] = print) -> dict[str, Any]:
+            say: Callable[[str], None] = print, sink_latency_ms: float = 0) -> dict[str, Any]:
     """Run the benchmarks in ``sections`` with ``sizes`` (defaults: ``SIZES``), reporting each
-    figure through ``say`` as it is measured; return every figure by section."""
+    figure through ``say`` as it is measured; return every figure by section.
+    ``sink_latency_ms`` delays every request to the end-to-end sinks (default: none)."""
     sizes = {**SIZES, **(sizes or {})}
     unknown = [name for name in sections if name not in SECTIONS]
     if unknown:
@@ -157,7 +160,7 @@ def run_all(sizes: dict | None = None, sections: tuple[str, ...] = SECTIONS,
     if "translate" in sections:
         figures["translate"] = _translate(sizes, say)
     if "end_to_end" in sections:
-        figures["end_to_end"] = _end_to_end(sizes, say)
+        figures["end_to_end"] = _end_to_end(sizes, say, sink_latency_ms)
     if "rss" in sections:
         figures["rss"] = _rss(sizes, say)
     if "end_to_end" in sections:
@@ -213,14 +216,20 @@ def main(argv: list[str] | None = None) -> int:
                             help=f"default {default}")
     parser.add_argument("--sections", default=",".join(SECTIONS),
                         help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
+    parser.add_argument("--sink_latency_ms", type=float, default=0,
+                        help="end to end: delay every request to the sink by this many ms, as a "
+                             "distant PostHog would (default 0: loopback as it is)")
     parser.add_argument("--json", metavar="PATH", help="also write every figure to PATH as JSON")
     args = parser.parse_args(argv)
     sizes = {name: getattr(args, name) for name in SIZES}
     if any(value < 1 for value in sizes.values()):
         parser.error("sizes must be positive")
+    if args.sink_latency_ms < 0:
+        parser.error("--sink_latency_ms: expected 0 or more")
     sections = tuple(name.strip() for name in args.sections.split(",") if name.strip())
     try:
-        figures = run_all(sizes, sections, say=lambda text: print(text, flush=True))
+        figures = run_all(sizes, sections, say=lambda text: print(text, flush=True),
+                          sink_latency_ms=args.sink_latency_ms)
     except ValueError as error:
         parser.error(str(error))
     print()

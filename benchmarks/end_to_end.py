@@ -20,7 +20,7 @@ the job's other generated events (group and person snapshots) are compared by na
 counts in the job's own report. The baseline should deliver every row its conversion kept; the
 SDK gives events random uuids, so that comparison is by count.
 
-    python -m benchmarks.end_to_end [--rows 100000] [--hours 24]
+    python -m benchmarks.end_to_end [--rows 100000] [--hours 24] [--sink_latency_ms 0]
 """
 
 from __future__ import annotations
@@ -85,11 +85,15 @@ class _Sandbox:
 
 
 class _Sink(_Sandbox):
-    """``python -m sandbox.posthog`` appending what it accepts to ``record_path``."""
+    """``python -m sandbox.posthog`` appending what it accepts to ``record_path``; with
+    ``latency_ms``, each request waits that long before it is handled (its "slow" fault on every
+    request), as a distant PostHog would."""
 
-    def __init__(self, record_path: str):
+    def __init__(self, record_path: str, latency_ms: float = 0):
+        latency = ["--fault_rate", "1", "--faults", "slow",
+                   "--slow_seconds", str(latency_ms / 1000)] if latency_ms else []
         super().__init__("sandbox.posthog", "--api_key", _KEYS["POSTHOG_API_KEY"],
-                         "--record_path", record_path)
+                         "--record_path", record_path, *latency)
         self.record_path = record_path
         self._session = requests.Session()
 
@@ -210,9 +214,9 @@ def _compare(sink: _Sink, expected: dict[str, str], generated: dict[str, int]) -
 
 
 def _run_pipeline(mode: str, served: list[tuple[str, bytes]], amplitude_url: str,
-                  expected: dict[str, str], scratch: str) -> dict[str, Any]:
+                  expected: dict[str, str], scratch: str, latency_ms: float) -> dict[str, Any]:
     work_dir = os.path.join(scratch, f"job-{mode}")
-    with _Sink(os.path.join(scratch, f"received-{mode}.jsonl")) as sink:
+    with _Sink(os.path.join(scratch, f"received-{mode}.jsonl"), latency_ms) as sink:
         args = ["--start", served[0][0], "--end", served[-1][0], "--job_name", f"bench-{mode}",
                 "--work_dir", work_dir, "--amplitude_url", amplitude_url,
                 "--posthog_host", sink.url, "--quiet", *MODES[mode]]
@@ -251,8 +255,8 @@ def _run_pipeline(mode: str, served: list[tuple[str, bytes]], amplitude_url: str
     }
 
 
-def _run_baseline(lines: list[bytes], scratch: str) -> dict[str, Any]:
-    with _Sink(os.path.join(scratch, "received-sdk.jsonl")) as sink:
+def _run_baseline(lines: list[bytes], scratch: str, latency_ms: float) -> dict[str, Any]:
+    with _Sink(os.path.join(scratch, "received-sdk.jsonl"), latency_ms) as sink:
         cpu_before = _own_cpu()
         with _Watch(sink) as watch:
             started = time.perf_counter()
@@ -290,19 +294,23 @@ def _warm(url: str, hours: list[str]) -> None:
 
 def measure_end_to_end(rows: int = 100_000, hours: int = 24, start: str = "20240301T00",
                        seed: int = 8, modes: tuple[str, ...] = tuple(MODES),
-                       baseline: bool = True) -> dict[str, Any]:
+                       baseline: bool = True, sink_latency_ms: float = 0) -> dict[str, Any]:
     """Run the pipeline in each of ``modes`` and (with ``baseline``) the SDK baseline over the
     same generated rows; return the figures of each contender by name (``sdk_baseline`` for the
-    baseline) under ``contenders``, and the size of the input."""
+    baseline) under ``contenders``, and the size of the input. ``sink_latency_ms`` delays every
+    request to the sink (0: loopback as it is)."""
     unknown = [mode for mode in modes if mode not in MODES]
     if unknown:
         raise ValueError(f"modes: unknown mode {unknown[0]!r}; expected some of {list(MODES)}")
     if rows < 1:
         raise ValueError(f"rows: expected at least 1, got {rows}")
+    if sink_latency_ms < 0:
+        raise ValueError(f"sink_latency_ms: expected 0 or more, got {sink_latency_ms}")
     served = served_rows(rows, start, hours, seed)
     lines = [line for _, line in served]
     figures: dict[str, Any] = {"rows_generated": rows, "rows_served": len(lines),
-                               "hours": hours, "contenders": {}}
+                               "hours": hours, "sink_latency_ms": sink_latency_ms,
+                               "contenders": {}}
     with tempfile.TemporaryDirectory(prefix="aplistorical-bench-") as scratch:
         if modes:
             expected = expected_pipeline_events(lines)
@@ -315,10 +323,11 @@ def measure_end_to_end(rows: int = 100_000, hours: int = 24, start: str = "20240
                           "--part-rows", "2000") as amplitude:
                 _warm(amplitude.url, sorted({hour for hour, _ in served}))
                 for mode in modes:
-                    figures["contenders"][mode] = _run_pipeline(mode, served, amplitude.url,
-                                                                expected, scratch)
+                    figures["contenders"][mode] = _run_pipeline(
+                        mode, served, amplitude.url, expected, scratch, sink_latency_ms)
         if baseline:
-            figures["contenders"]["sdk_baseline"] = _run_baseline(lines, scratch)
+            figures["contenders"]["sdk_baseline"] = _run_baseline(lines, scratch,
+                                                                  sink_latency_ms)
     return figures
 
 
@@ -327,9 +336,11 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100_000, help="rows to generate (100000)")
     parser.add_argument("--hours", type=int, default=24, help="hours they span (24)")
+    parser.add_argument("--sink_latency_ms", type=float, default=0,
+                        help="delay every request to the sink by this much (0)")
     args = parser.parse_args(argv)
-    print(orjson.dumps(measure_end_to_end(args.rows, args.hours),
-                       option=orjson.OPT_INDENT_2).decode())
+    figures = measure_end_to_end(args.rows, args.hours, sink_latency_ms=args.sink_latency_ms)
+    print(orjson.dumps(figures, option=orjson.OPT_INDENT_2).decode())
     return 0
 
 
