@@ -13,7 +13,8 @@ import orjson
 import pytest
 
 from benchmarks.__main__ import SECTIONS, run_all, table
-from benchmarks.end_to_end import _KEYS, MODES, expected_pipeline_events, served_rows
+from benchmarks.end_to_end import (_KEYS, BASELINES, MODES, expected_pipeline_events,
+                                   served_rows)
 from transforms.translate import identify_uuid
 
 pytestmark = pytest.mark.timeout(300)
@@ -57,7 +58,7 @@ def test_pipeline_delivers_exactly_what_it_should(bench):
 def test_rates_and_ratios_follow_from_the_counts(bench):
     figures, _ = bench
     runs = figures["end_to_end"]["contenders"]
-    sdk = runs["sdk_baseline"]
+    assert set(runs) == set(MODES) | set(BASELINES)
     for name, run in runs.items():
         assert run["seconds"] > 0 and run["cpu_seconds"] > 0, name
         assert math.isclose(run["events_per_second_wall"], run["events_received"] / run["seconds"])
@@ -65,14 +66,17 @@ def test_rates_and_ratios_follow_from_the_counts(bench):
             assert run["events_per_second_steady"] > 0
             assert 0 <= run["startup_seconds"] <= run["seconds"] + 1  # polled, so a little late
     for mode in MODES:
-        assert math.isclose(runs[mode]["ratio_wall"], runs[mode]["events_per_second_wall"]
-                            / sdk["events_per_second_wall"])
+        for baseline in BASELINES:
+            assert math.isclose(runs[mode]["ratios"][baseline]["wall"],
+                                runs[mode]["events_per_second_wall"]
+                                / runs[baseline]["events_per_second_wall"])
 
 
-def test_sdk_baseline_losses_add_up(bench):
+@pytest.mark.parametrize("name", BASELINES)
+def test_sdk_baseline_losses_add_up(bench, name):
     figures, _ = bench
     e2e = figures["end_to_end"]
-    run = e2e["contenders"]["sdk_baseline"]
+    run = e2e["contenders"][name]
     sdk = run["sdk"]
     converted = (e2e["rows_served"] - sum(sdk["rows_skipped"].values())
                  - sum(sdk["rows_failed"].values()))
@@ -80,6 +84,8 @@ def test_sdk_baseline_losses_add_up(bench):
     assert sdk["events_captured"] + sdk["events_dropped"] == converted
     assert run["events_received"] + run["missing"] == converted and run["unexpected"] == {}
     assert run["missing"] == sdk["events_dropped"] + sdk["events_failed_upload"]
+    if name == "sdk_no_drop":
+        assert sdk["events_dropped"] == 0 and "max_queue_size" in run["command"]
 
 
 def test_rss_and_sink_figures_are_consistent(bench):
@@ -99,10 +105,11 @@ def test_output_names_every_figure_and_no_key(bench):
     figures, said = bench
     for number in range(1, 6):
         assert f"\n{number}. " in "\n" + said
-    assert said.count("TARGET MISSED") + said.count("target met") == 2 + len(MODES)
+    verdicts = said.count("TARGET MISSED") + said.count("target met")
+    assert verdicts == 2 + len(MODES) * len(BASELINES)
     rendered = table(figures)
-    for label in ("translate rows/s", "e2e events/s wall, in_process",
-                  "e2e events/s steady, multi_processing_2", "delivered/expected, SDK",
+    for label in ("translate rows/s", "e2e ev/s wall | steady, in_process vs SDK",
+                  "multi_processing_2 vs SDK no-drop", "delivered/expected, SDK no-drop",
                   "peak RSS MB", "WriteToPostHog CPU s/100k ev"):
         assert label in rendered
     orjson.dumps(figures)  # --json must be able to write them
