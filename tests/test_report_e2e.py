@@ -107,7 +107,7 @@ def test_report_of_a_run_with_a_failed_hour_and_dead_letters(chromium, tmp_path)
             assert (reason, example["hour"], example["file"], example["line_number"]) in letters
 
     page = work_dir / "report.html"
-    assert f"Report of the last run: {page}" in status_out
+    assert f"Report: {work_dir / 'report.json'} and {page}" in status_out
     dom = _browser_dom(chromium, tmp_path, page)
     per_hour = "Rows read and events sent per export hour"
     assert list(dom.charts) == ["Rows read and events sent per day, by event time", per_hour]
