@@ -28,7 +28,7 @@ from benchmarks.bench_translate import measure
 from benchmarks.end_to_end import BASELINES, MODES, measure_end_to_end
 from sandbox.generate import generate_rows
 
-__all__ = ["SIZES", "TARGETS", "main", "run_all", "table"]
+__all__ = ["SECTIONS", "SIZES", "TARGETS", "main", "run_all", "table"]
 
 SIZES = {"translate_rows": 30_000, "rows": 100_000, "hours": 24, "rss_small": 10_000,
          "rss_large": 200_000, "sink_events": 100_000}

@@ -29,18 +29,17 @@ from __future__ import annotations
 import argparse
 import collections
 import os
-import re
 import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from typing import Any
 
 import orjson
 import requests
 
+from benchmarks._sandboxes import KEYS, Sandbox, Sink, Watch
 from benchmarks.baseline_sdk import run_baseline
 from sandbox.generate import generate_rows_by_hour
 from transforms.settings import TranslationSettings
@@ -49,10 +48,6 @@ from transforms.translate import identify_uuid, row_timestamp, translate_line, u
 __all__ = ["BASELINES", "MODES", "expected_pipeline_events", "main", "measure_end_to_end",
            "served_rows"]
 
-# Keys the sandboxes accept; nothing here talks to anything but loopback.
-_KEYS = {"AMPLITUDE_API_KEY": "bench-amplitude-key",
-         "AMPLITUDE_SECRET_KEY": "bench-amplitude-secret",
-         "POSTHOG_API_KEY": "phc_bench_project_key"}
 # The Beam arguments of each pipeline contender.
 MODES = {
     "in_process": ["--runner", "DirectRunner"],
@@ -62,90 +57,6 @@ MODES = {
 # The SDK baseline twice: as the guide leaves it, and with a queue that can hold every event, which
 # measures the SDK's speed without the events its full queue drops.
 BASELINES = ("sdk_baseline", "sdk_no_drop")
-_URL = re.compile(r"https?://[^\s)]+")
-_POLL_SECONDS = 0.1
-
-
-class _Sandbox:
-    """A sandbox server in a child process; its URL is the first one it prints."""
-
-    def __init__(self, *args: str):
-        self._process = subprocess.Popen([sys.executable, "-m", *args], stdout=subprocess.PIPE,
-                                         stderr=subprocess.DEVNULL, text=True)
-        line = self._process.stdout.readline()
-        match = _URL.search(line)
-        if not match:
-            self._process.kill()
-            self._process.wait()
-            raise RuntimeError(f"python -m {args[0]} did not start: {line!r}")
-        self.url = match.group(0)
-
-    def __enter__(self) -> "_Sandbox":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._process.terminate()
-        self._process.wait()
-        self._process.stdout.close()
-
-
-class _Sink(_Sandbox):
-    """``python -m sandbox.posthog`` appending what it accepts to ``record_path``; with
-    ``latency_ms``, each request waits that long before it is handled (its "slow" fault on every
-    request), as a distant PostHog would."""
-
-    def __init__(self, record_path: str, latency_ms: float = 0):
-        latency = ["--fault_rate", "1", "--faults", "slow",
-                   "--slow_seconds", str(latency_ms / 1000)] if latency_ms else []
-        super().__init__("sandbox.posthog", "--api_key", _KEYS["POSTHOG_API_KEY"],
-                         "--record_path", record_path, *latency)
-        self.record_path = record_path
-        self._session = requests.Session()
-
-    def stats(self) -> dict[str, int]:
-        return self._session.get(f"{self.url}/_sandbox/stats", timeout=10).json()
-
-    def __exit__(self, *exc_info) -> None:
-        self._session.close()
-        super().__exit__(*exc_info)
-
-
-class _Watch:
-    """Polls the sink while a contender runs: when its first batch and its last one arrived."""
-
-    def __init__(self, sink: _Sink):
-        self._sink = sink
-        self._stop = threading.Event()
-        self.first: tuple[float, int] | None = None  # (time, events) when a batch was first seen
-        self.last: tuple[float, int] = (time.perf_counter(), 0)  # at the last change seen
-        self._thread = threading.Thread(target=self._run, name="sink-watch", daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(_POLL_SECONDS):
-            self._sample()
-
-    def _sample(self) -> None:
-        now, events = time.perf_counter(), self._sink.stats()["events"]
-        if events and self.first is None:
-            self.first = (now, events)
-        if events != self.last[1]:
-            self.last = (now, events)
-
-    def __enter__(self) -> "_Watch":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-
-    def figures(self, started: float) -> dict[str, float | None]:
-        if self.first is None or self.last[0] <= self.first[0]:
-            return {"startup_seconds": None, "events_per_second_steady": None}
-        return {"startup_seconds": self.first[0] - started,
-                "events_per_second_steady":
-                    (self.last[1] - self.first[1]) / (self.last[0] - self.first[0])}
 
 
 def served_rows(rows: int, start: str, hours: int, seed: int) -> list[tuple[str, bytes]]:
@@ -197,7 +108,7 @@ def _own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _compare(sink: _Sink, expected: dict[str, str], generated: dict[str, int]) -> dict[str, Any]:
+def _compare(sink: Sink, expected: dict[str, str], generated: dict[str, int]) -> dict[str, Any]:
     """What the sink recorded next to ``expected`` (by uuid) and ``generated`` (by name)."""
     received: collections.Counter = collections.Counter()
     unexpected: collections.Counter = collections.Counter()
@@ -221,15 +132,15 @@ def _compare(sink: _Sink, expected: dict[str, str], generated: dict[str, int]) -
 def _run_pipeline(mode: str, served: list[tuple[str, bytes]], amplitude_url: str,
                   expected: dict[str, str], scratch: str, latency_ms: float) -> dict[str, Any]:
     work_dir = os.path.join(scratch, f"job-{mode}")
-    with _Sink(os.path.join(scratch, f"received-{mode}.jsonl"), latency_ms) as sink:
+    with Sink(os.path.join(scratch, f"received-{mode}.jsonl"), latency_ms) as sink:
         args = ["--start", served[0][0], "--end", served[-1][0], "--job_name", f"bench-{mode}",
                 "--work_dir", work_dir, "--amplitude_url", amplitude_url,
                 "--posthog_host", sink.url, "--quiet", *MODES[mode]]
         cpu_before = _children_cpu()
-        with _Watch(sink) as watch:
+        with Watch(sink) as watch:
             started = time.perf_counter()
             done = subprocess.run([sys.executable, "-m", "pipeline", *args],
-                                  env={**os.environ, **_KEYS}, capture_output=True, text=True,
+                                  env={**os.environ, **KEYS}, capture_output=True, text=True,
                                   check=False)
             seconds = time.perf_counter() - started
         cpu = _children_cpu() - cpu_before
@@ -263,11 +174,11 @@ def _run_pipeline(mode: str, served: list[tuple[str, bytes]], amplitude_url: str
 def _run_baseline(name: str, lines: list[bytes], scratch: str,
                   latency_ms: float) -> dict[str, Any]:
     queue = len(lines) + 1 if name == "sdk_no_drop" else None
-    with _Sink(os.path.join(scratch, f"received-{name}.jsonl"), latency_ms) as sink:
+    with Sink(os.path.join(scratch, f"received-{name}.jsonl"), latency_ms) as sink:
         cpu_before = _own_cpu()
-        with _Watch(sink) as watch:
+        with Watch(sink) as watch:
             started = time.perf_counter()
-            result = run_baseline(lines, sink.url, _KEYS["POSTHOG_API_KEY"],
+            result = run_baseline(lines, sink.url, KEYS["POSTHOG_API_KEY"],
                                   max_queue_size=queue)
         cpu = _own_cpu() - cpu_before
         stats = sink.stats()
@@ -294,7 +205,7 @@ def _run_baseline(name: str, lines: list[bytes], scratch: str,
 def _warm(url: str, hours: list[str]) -> None:
     """Ask for every hour once so the sandbox builds and caches its zips before any contender is
     timed: each then pays for receiving the bytes, not for the sandbox compressing them."""
-    auth = (_KEYS["AMPLITUDE_API_KEY"], _KEYS["AMPLITUDE_SECRET_KEY"])
+    auth = (KEYS["AMPLITUDE_API_KEY"], KEYS["AMPLITUDE_SECRET_KEY"])
     with requests.Session() as session:
         for hour in hours:
             session.get(f"{url}/api/2/export", params={"start": hour, "end": hour}, auth=auth,
@@ -326,9 +237,9 @@ def measure_end_to_end(rows: int = 100_000, hours: int = 24, start: str = "20240
             rows_path = os.path.join(scratch, "rows.jsonl")
             with open(rows_path, "wb") as out:
                 out.writelines(line + b"\n" for line in lines)
-            with _Sandbox("sandbox.amplitude", "--rows", rows_path,
-                          "--api-key", _KEYS["AMPLITUDE_API_KEY"],
-                          "--secret-key", _KEYS["AMPLITUDE_SECRET_KEY"],
+            with Sandbox("sandbox.amplitude", "--rows", rows_path,
+                          "--api-key", KEYS["AMPLITUDE_API_KEY"],
+                          "--secret-key", KEYS["AMPLITUDE_SECRET_KEY"],
                           "--part-rows", "2000") as amplitude:
                 _warm(amplitude.url, sorted({hour for hour, _ in served}))
                 for mode in modes:

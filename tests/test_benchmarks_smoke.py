@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from benchmarks.__main__ import SECTIONS, run_all, table
-from benchmarks.end_to_end import (_KEYS, BASELINES, MODES, expected_pipeline_events,
-                                   served_rows)
+from benchmarks._sandboxes import KEYS
+from benchmarks.end_to_end import BASELINES, MODES, expected_pipeline_events, served_rows
 from transforms.translate import identify_uuid
 
 pytestmark = pytest.mark.timeout(300)
@@ -52,7 +52,7 @@ def test_pipeline_delivers_exactly_what_it_should(bench):
         assert run["events_received"] == (report["events_sent"]
                                           + sum(report["generated_events_sent"].values()))
         assert "$identify" not in run["expected_from_ledger"]
-        assert MODES[mode][-1] in run["command"] and _KEYS["POSTHOG_API_KEY"] not in run["command"]
+        assert MODES[mode][-1] in run["command"] and KEYS["POSTHOG_API_KEY"] not in run["command"]
 
 
 def test_rates_and_ratios_follow_from_the_counts(bench):
@@ -113,7 +113,7 @@ def test_output_names_every_figure_and_no_key(bench):
                   "peak RSS MB", "WriteToPostHog CPU s/100k ev"):
         assert label in rendered
     orjson.dumps(figures)  # --json must be able to write them
-    for key in _KEYS.values():
+    for key in KEYS.values():
         assert key not in said and key not in rendered
 
 
