@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import zipfile
 
 import pytest
@@ -118,3 +119,40 @@ def test_lines_are_produced_lazily(tmp_path):
     lines = archive.iter_lines(path, ZIP)
     assert next(lines) == ArchiveLine("a#0.json.gz", 1, b"x")
     lines.close()
+
+
+def test_lines_split_across_chunks_match_a_line_by_line_read(tmp_path, monkeypatch):
+    # Tiny chunks put line breaks, CRLFs and long lines across chunk boundaries.
+    monkeypatch.setattr(archive, "_CHUNK", 7)
+    monkeypatch.setattr(archive, "_MAX_OUT", 5)
+    data = b'{"a":1}\r\n\n' + b"x" * 40 + b'\n  \n{"b":2}\r\n' + b"y" * 23 + b"\r"
+    packed = gzip.compress(data[:30]) + b"\0\0\0" + gzip.compress(data[30:])
+    path = make_zip(tmp_path / "h.zip", {"p#0.json.gz": packed}, gzip_members=False)
+    expected = [(number, raw.rstrip(b"\r\n"))
+                for number, raw in enumerate(io.BytesIO(gzip.decompress(packed)), start=1)
+                if raw.strip()]
+    archive.validate(path, ZIP)
+    assert [(l.line_number, l.line) for l in archive.iter_lines(path, ZIP)] == expected
+
+
+def test_empty_gzip_file_has_no_lines(tmp_path):
+    path = tmp_path / "p.json.gz"
+    path.write_bytes(b"")
+    archive.validate(str(path), GZIP)
+    assert list(archive.iter_lines(str(path), GZIP)) == []
+
+
+def test_gzip_member_damaged_before_zipping_is_corrupt(tmp_path):
+    # The zip's own CRC matches these bytes: only the gzip trailer tells that the data is wrong.
+    packed = bytearray(gzip.compress(b'{"x":1}\n' * 100))
+    packed[-8] ^= 0xFF  # the gzip CRC-32
+    path = make_zip(tmp_path / "h.zip", {"a#0.json.gz": bytes(packed)}, gzip_members=False)
+    with pytest.raises(CorruptArchive, match="a#0.json.gz"):
+        archive.validate(path, ZIP)
+
+
+def test_garbage_after_the_last_gzip_stream_is_corrupt(tmp_path):
+    path = tmp_path / "p.json.gz"
+    path.write_bytes(gzip.compress(b"1\n") + b"trailing junk")
+    with pytest.raises(CorruptArchive, match="p.json.gz"):
+        archive.validate(str(path), GZIP)
