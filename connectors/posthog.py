@@ -9,6 +9,9 @@ lets the job ledger mark an hour done.
 from __future__ import annotations
 
 import collections
+import queue
+import threading
+from concurrent.futures import Future
 from typing import Any, Iterable, NamedTuple
 
 import apache_beam as beam
@@ -24,6 +27,9 @@ __all__ = ["METRICS_NAMESPACE", "WriteToPostHog", "WriteToPostHogResult"]
 
 METRICS_NAMESPACE = "WriteToPostHog"
 _FAILED = "failed"
+# Batches handed to the sending thread and not yet settled. One overlaps PostHog's answer with
+# building the next batch; the second absorbs a slow answer. Each may hold max_batch_bytes.
+_IN_FLIGHT = 2
 
 
 class WriteToPostHogResult(NamedTuple):
@@ -52,7 +58,10 @@ class WriteToPostHog(beam.PTransform):
     the pending batch is sent, the hour's dead letters are emitted stamped with the marker's hour
     (and carried on the marker, for a ledger that must write them before the hour counts as done),
     and then the marker itself with the counts ``events_sent`` and ``dead:<reason>`` of the events
-    received since the previous marker. Batches never span a marker. This relies on an hour's
+    received since the previous marker. Batches never span a marker. Batches are posted by a
+    thread of each DoFn instance, in order and one request at a time, while the next batch is
+    built; a marker and the end of a bundle wait until every batch before them is settled. This
+    relies on an hour's
     events and its marker reaching the sink in the same bundle, as they do when the source emits
     both from one call. Events with no marker after them in their bundle are sent when the bundle
     finishes and their dead letters carry ``hour=None``. An hour's dead letters wait in memory for
@@ -96,6 +105,43 @@ class WriteToPostHog(beam.PTransform):
                 if self._settings[name] is not None}
 
 
+class _Sender:
+    """Posts batches with ``client.send_encoded`` from a thread of its own, in submission order.
+
+    Results and exceptions (``AuthenticationError`` among them) come back through each batch's
+    ``Future``. The thread is a daemon so that an interrupted run does not wait out a batch's
+    retries before it exits; it closes the client once it has stopped.
+    """
+
+    def __init__(self, client: PostHogClient):
+        self._client = client
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="posthog-sender", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch: list) -> Future:
+        future: Future = Future()
+        self._jobs.put((future, batch))
+        return future
+
+    def stop(self) -> None:
+        """Stop once the batches submitted so far are sent or cancelled."""
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        try:
+            while (job := self._jobs.get()) is not None:
+                future, batch = job
+                if not future.set_running_or_notify_cancel():
+                    continue
+                try:
+                    future.set_result(self._client.send_encoded(batch))
+                except BaseException as exc:  # whatever it is, the bundle waiting must see it
+                    future.set_exception(exc)
+        finally:
+            self._client.close()
+
+
 class _WriteFn(beam.DoFn):
     """Buffers events into batches, sends them, holds each hour's dead letters until its marker."""
 
@@ -113,8 +159,15 @@ class _WriteFn(beam.DoFn):
         self._client = PostHogClient(**self._settings)
         self._max_events = self._settings["batch_size"]
         self._max_bytes = self._client.max_payload_bytes
+        # encode() runs here; the client's sending state is touched by the sender thread alone.
+        self._sender = _Sender(self._client)
+        self._in_flight: collections.deque[Future] = collections.deque()
 
     def start_bundle(self) -> None:
+        # Left over only if the previous bundle failed; the runner retries that bundle's events.
+        for future in self._in_flight:
+            future.cancel()
+        self._in_flight.clear()
         self._batch: list[tuple[dict, bytes]] = []
         self._batch_bytes = 0
         self._sent_this_hour = 0
@@ -124,6 +177,7 @@ class _WriteFn(beam.DoFn):
     def process(self, element: Any) -> Iterable[Any]:
         if isinstance(element, HourMarker):
             self._flush()
+            self._settle()
             letters = [_dead_letter(event, reason, detail, element.hour)
                        for event, reason, detail in self._held]
             for letter in letters:
@@ -148,21 +202,39 @@ class _WriteFn(beam.DoFn):
 
     def finish_bundle(self) -> Iterable[Any]:
         self._flush()
+        self._settle()
         for event, reason, detail in self._held:
             yield TaggedOutput(_FAILED, GlobalWindows.windowed_value(
                 _dead_letter(event, reason, detail, None)))
         self._held = []
 
     def teardown(self) -> None:
-        client = getattr(self, "_client", None)
-        if client is not None:
-            client.close()
+        for future in getattr(self, "_in_flight", ()):
+            future.cancel()
+        sender = getattr(self, "_sender", None)
+        if sender is not None:
+            sender.stop()  # which closes the client
+        elif getattr(self, "_client", None) is not None:
+            self._client.close()
 
     def _flush(self) -> None:
+        """Hand the pending batch to the sender, first settling the oldest if too many are out."""
         if not self._batch:
             return
-        result = self._client.send_encoded(self._batch)
+        if len(self._in_flight) >= _IN_FLIGHT:
+            self._settle_one()
+        self._in_flight.append(self._sender.submit(self._batch))
         self._batch, self._batch_bytes = [], 0
+
+    def _settle(self) -> None:
+        """Wait for every batch handed to the sender and account for its events."""
+        while self._in_flight:
+            self._settle_one()
+
+    def _settle_one(self) -> None:
+        # Counters are updated here, in the bundle's thread, where Beam records them. result()
+        # re-raises what the sender raised: AuthenticationError must stop the run.
+        result = self._in_flight.popleft().result()
         self._sent_this_hour += result.acknowledged
         self._events_sent.inc(result.acknowledged)
         self._batches_sent.inc(result.batches_sent)

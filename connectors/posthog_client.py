@@ -17,7 +17,8 @@ with a reason:
 
 A retried request may have reached PostHog before the failure (a timeout or a lost answer), so an
 event can be stored twice; PostHog deduplicates on the event's ``uuid``, which is why every event
-should carry one. A client is not thread-safe: use one per thread.
+should carry one. ``encode()`` may be called from any thread; ``send()`` and ``send_encoded()``
+from one thread at a time (they share a connection pool, the pacing bucket and the retry state).
 """
 
 from __future__ import annotations

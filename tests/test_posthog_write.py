@@ -10,7 +10,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from connectors.errors import AuthenticationError
 from connectors.posthog import WriteToPostHog
-from sandbox.posthog import DROP, PostHogCaptureServer
+from sandbox.posthog import DROP, SLOW, PostHogCaptureServer
 from transforms.records import DeadLetter, HourMarker
 
 KEY = "phc_write_test_key"
@@ -85,6 +85,48 @@ def test_markers_come_out_after_their_hour_with_its_counts(server):
     assert values["dead_lettered_event_too_large"] == 1
     assert values["batch_size"].sum == 9
     assert values["request_latency_ms"].count == server.requests
+
+
+# Servers by URL, for steps that look at what the server holds when an element reaches them (the
+# in-process runner shares this module with the test).
+_SERVERS: dict = {}
+
+
+def _uuids_at_server(marker, url):
+    return marker.hour, frozenset(_SERVERS[url].uuids)
+
+
+def test_a_marker_waits_for_every_batch_sent_before_it():
+    # Slow answers keep several batches in flight when each marker arrives.
+    with PostHogCaptureServer(KEY, retry_after="0", slow_seconds=0.05) as server:
+        _SERVERS[server.url] = server
+        server.inject(*[SLOW] * 12)
+        hour0 = [event(n) for n in range(23)]
+        invalid = {"event": "Broken"}
+        hour1 = [event(n) for n in range(100, 112)]
+        elements = (hour0[:11] + [invalid] + hour0[11:] + [HourMarker("20240101T00", "done")]
+                    + hour1 + [HourMarker("20240101T01", "done")])
+        with test_pipeline.TestPipeline() as pipeline:
+            result = (pipeline | beam.Create(elements, reshuffle=False)
+                      | WriteToPostHog(server.url, KEY, batch_size=4, **FAST))
+            url = server.url
+            assert_that(result.checkpoints | beam.Map(lambda m: (m.hour, m.counts)), equal_to([
+                ("20240101T00", {"events_sent": 23, "dead:rejected_by_posthog": 1}),
+                ("20240101T01", {"events_sent": 12}),
+            ]), label="Counts")
+            # Every event before a marker was acknowledged before the marker came out.
+            assert_that(
+                result.checkpoints | beam.Map(_uuids_at_server, url)
+                | beam.Map(lambda seen, firsts: (seen[0], firsts[seen[0]] <= seen[1]), {
+                    "20240101T00": frozenset(e["uuid"] for e in hour0),
+                    "20240101T01": frozenset(e["uuid"] for e in hour0 + hour1)}),
+                equal_to([("20240101T00", True), ("20240101T01", True)]), label="Acknowledged")
+            assert_that(result.failed | beam.Map(summarise),
+                        equal_to([dead(invalid, "rejected_by_posthog", "20240101T00")]),
+                        label="DeadLetters")
+        del _SERVERS[server.url]
+    values = counters(pipeline.result)
+    assert values["events_sent"] == 35 and values["dead_lettered_rejected_by_posthog"] == 1
 
 
 def test_dead_letters_without_a_marker_have_no_hour(server):
