@@ -20,6 +20,7 @@ UUID_NAMESPACE = uuid.UUID("b747bf09-1061-40d2-9a1f-b5658220c520")
 
 _NAMESPACE_BYTES = UUID_NAMESPACE.bytes
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 # A session's events arrive together, so one hash serves many rows; the bound keeps memory flat.
 _SESSION_UUIDS: dict[tuple[str, int], str] = {}
 _CACHE_LIMIT = 65536
@@ -71,14 +72,12 @@ def session_uuid(key: str, session_id: int) -> str:
 
 def canonical_uuid(value: Any) -> str | None:
     """The lower-case canonical form of a hyphenated UUID string, else None (nil UUID too)."""
-    if type(value) is not str or len(value) != 36 or value[8:24:5] != "----":
+    if type(value) is not str or len(value) != 36 or not value.isascii():
         return None
-    # With the hyphens as blanks, fromhex() yields 16 bytes only if the other 32 characters are
-    # all hex digits: blanks are skipped only between digit pairs, anything else is an error.
-    try:
-        if len(bytes.fromhex(value.replace("-", " "))) != 16:
-            return None
-    except ValueError:
+    # Deleting the hex digits must leave just the four hyphens, and they must sit where UUIDs
+    # have them: one pass in C, and no exception to raise for the many rows without a uuid.
+    if (value.encode().translate(None, _HEX_DIGITS) != b"----"
+            or value[8:24:5] != "----"):
         return None
     value = value.lower()
     return None if value == _NIL_UUID else value

@@ -93,6 +93,10 @@ def _compile_copies() -> tuple[tuple, tuple, frozenset, frozenset]:
 
 _COLUMN_COPIES, _NESTED_COPIES, _EVENT_PROPERTY_KEYS, _USER_PROPERTY_KEYS = _compile_copies()
 _make = tuple.__new__  # NamedTuple's own __new__ is a Python-level call; this is the C one
+# User property key -> its $set_once name ("$initial_x"), or "" when it is not an initial_* key.
+# Rows repeat the same few keys, so each is tested and prefixed once; bounded like the id caches.
+_SET_ONCE_NAMES: dict[str, str] = {}
+_CACHE_LIMIT = 65536
 
 
 def _identity(value: Any) -> str | None:
@@ -191,17 +195,20 @@ def translate_line(line: bytes, settings: TranslationSettings | None = None) -> 
 
     renames = settings.rename_properties
     properties = _renamed(event_properties, renames) if renames else event_properties.copy()
+    # "value or ...": a truthy value is neither null nor "", and most values are truthy, so they
+    # pass on one test (comparing a number with "" is slow).
     for source, destination in _COLUMN_COPIES:
         value = get(source)
-        if value is not None and value != "":
+        if value or (value is not None and value != ""):
             properties[destination] = value
-    if ((event_properties and not _EVENT_PROPERTY_KEYS.isdisjoint(event_properties))
-            or (user_properties and not _USER_PROPERTY_KEYS.isdisjoint(user_properties))):
+    # keys().isdisjoint() walks the smaller side; set.isdisjoint(dict) would walk the whole dict.
+    if ((event_properties and not event_properties.keys().isdisjoint(_EVENT_PROPERTY_KEYS))
+            or (user_properties and not user_properties.keys().isdisjoint(_USER_PROPERTY_KEYS))):
         containers = (row, event_properties, user_properties)
         for sources, destination in _NESTED_COPIES:
             for container, key in sources:
                 value = containers[container].get(key)
-                if value is not None and value != "":
+                if value or (value is not None and value != ""):
                     properties[destination] = value
                     break
     properties["$geoip_disable"] = True
@@ -300,13 +307,26 @@ def _add_groups(groups: dict[str, Any], properties: dict[str, Any]) -> None:
         properties["$groups"] = out
 
 
+def _set_once_name(key: str) -> str:
+    name = "$" + key if key[:8] == "initial_" else ""
+    if len(_SET_ONCE_NAMES) >= _CACHE_LIMIT:
+        _SET_ONCE_NAMES.clear()
+    _SET_ONCE_NAMES[key] = name
+    return name
+
+
 def _add_user_properties(user_properties: dict[str, Any], mode: str,
                          properties: dict[str, Any]) -> None:
     if user_properties:
         set_once = {}
+        names = _SET_ONCE_NAMES
         for key, value in user_properties.items():
-            if key[:8] == "initial_" and value is not None and value != "" and value != "EMPTY":
-                set_once["$" + key] = value
+            if value != "EMPTY" and value is not None and value != "":
+                name = names.get(key)
+                if name is None:
+                    name = _set_once_name(key)
+                if name:
+                    set_once[name] = value
         if set_once:
             properties["$set_once"] = set_once
     if mode == "set":
