@@ -21,6 +21,8 @@ UUID_NAMESPACE = uuid.UUID("b747bf09-1061-40d2-9a1f-b5658220c520")
 _NAMESPACE_BYTES = UUID_NAMESPACE.bytes
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
+# A hex digit with its top two bits set to the RFC 9562 variant, 10.
+_VARIANT_DIGITS = {digit: f"{0x8 | (int(digit, 16) & 0x3):x}" for digit in "0123456789abcdef"}
 # A session's events arrive together, so one hash serves many rows; the bound keeps memory flat.
 _SESSION_UUIDS: dict[tuple[str, int], str] = {}
 _CACHE_LIMIT = 65536
@@ -33,11 +35,10 @@ def _format(raw: bytes | bytearray) -> str:
 
 def name_uuid(name: bytes) -> str:
     """UUIDv5 of ``name`` in ``UUID_NAMESPACE`` (what ``uuid.uuid5`` gives for the same text)."""
-    # uuid.uuid5 takes only str and builds a UUID object; this is the same RFC 9562 recipe.
-    raw = bytearray(sha1(_NAMESPACE_BYTES + name).digest()[:16])
-    raw[6] = 0x50 | (raw[6] & 0x0F)
-    raw[8] = 0x80 | (raw[8] & 0x3F)
-    return _format(raw)
+    # uuid.uuid5 takes only str and builds a UUID object; this is the same RFC 9562 recipe,
+    # applied to the hex digits: the version digit becomes 5, the variant digit gets bits 10.
+    h = sha1(_NAMESPACE_BYTES + name).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGITS[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 def identify_uuid(user_id: str, device_id: str) -> str:
