@@ -106,8 +106,10 @@ def _dict_or_empty(value: Any) -> dict:
 
 def _group_keys(keys: Any) -> tuple | list:
     """Amplitude's group value, ``key`` or ``[keys]``, as the string keys PostHog takes."""
-    if type(keys) is str:  # the common case, kept cheap
+    if type(keys) is str:  # the common cases, kept cheap: a key, or a list of one key
         return (keys,) if keys else ()
+    if type(keys) is list and len(keys) == 1 and type(keys[0]) is str:
+        return keys if keys[0] else ()
     return [key if type(key) is str else str(key)
             for key in (keys if type(keys) is list else (keys,))
             # The same rule as the events' $groups: non-empty strings and numbers.
@@ -152,7 +154,11 @@ class HourFacts:
         day[0] += 1
         if event is not None:
             day[1] += 1
-        user_id, device_id = user_and_device(row)
+        user_id, device_id = row.get("user_id"), row.get("device_id")
+        # Most rows name both with plain strings, which user_and_device would return unchanged.
+        if (type(user_id) is not str or type(device_id) is not str or not user_id
+                or not device_id or user_id.isspace() or device_id.isspace()):
+            user_id, device_id = user_and_device(row)
         if user_id is not None and device_id is not None:
             pair = (user_id, device_id)
             earliest = self._pairs.get(pair)
@@ -178,26 +184,33 @@ class HourFacts:
         if type(person) is not dict:  # modes that keep user properties out of $set
             person = _dict_or_empty(row.get("user_properties"))
         timestamp, uuid = event["timestamp"], event["uuid"]
-        # Compared inline rather than through _offer: this runs for most rows.
+        # Compared inline rather than through _offer, and without building (timestamp, uuid)
+        # tuples: this runs for most rows.
         if person:
             known = self._person_set.get(user_id)
-            if known is None or (timestamp, uuid) > (known[1], known[2]):
+            if (known is None or timestamp > known[1]
+                    or (timestamp == known[1] and uuid > known[2])):
                 self._person_set[user_id] = [user_id, timestamp, uuid, person]
-            elif (timestamp, uuid) == (known[1], known[2]):  # the same event twice
+            elif timestamp == known[1] and uuid == known[2]:  # the same event twice
                 self._person_set[user_id] = _choose(PICKS[PERSON_SET], known,
                                                     [user_id, timestamp, uuid, person])
         once = properties.get("$set_once")
         if once and type(once) is dict:
             known = self._person_set_once.get(user_id)
-            if known is None or (timestamp, uuid) < (known[1], known[2]):
+            if (known is None or timestamp < known[1]
+                    or (timestamp == known[1] and uuid < known[2])):
                 self._person_set_once[user_id] = [user_id, timestamp, uuid, once]
-            elif (timestamp, uuid) == (known[1], known[2]):
+            elif timestamp == known[1] and uuid == known[2]:
                 self._person_set_once[user_id] = _choose(PICKS[PERSON_SET_ONCE], known,
                                                          [user_id, timestamp, uuid, once])
         if line is not None:
-            _offer(self._files, FILES, (line.hour, line.file, user_id),
-                   [line.hour, line.file, user_id, line.line_number, timestamp, device_id,
-                    person])
+            key = (line.hour, line.file, user_id)
+            known = self._files.get(key)
+            # A file's lines arrive in order, so the user's first line is usually kept already:
+            # only a line that can win (or tie) builds its row.
+            if known is None or line.line_number <= known[3]:
+                _offer(self._files, FILES, key, [line.hour, line.file, user_id, line.line_number,
+                                                 timestamp, device_id, person])
 
     def _add_groups(self, groups: dict, group_properties: Any, timestamp: str, uuid: str,
                     distinct_id: str) -> None:
@@ -212,7 +225,8 @@ class HourFacts:
                 properties = by_key.get(key)
                 if type(properties) is not dict:
                     properties = shared
-                known = table.get((group_type, key))
+                slot = (group_type, key)
+                known = table.get(slot)
                 # Inline for the common case, a group seen again: rows with groups are many.
                 if known is not None:
                     rank, known_rank = ((bool(properties), timestamp, uuid),
@@ -220,11 +234,10 @@ class HourFacts:
                     if rank < known_rank:
                         continue
                     if rank == known_rank:
-                        _offer(table, GROUPS, (group_type, key),
+                        _offer(table, GROUPS, slot,
                                [group_type, key, timestamp, uuid, distinct_id, properties])
                         continue
-                table[(group_type, key)] = [group_type, key, timestamp, uuid, distinct_id,
-                                            properties]
+                table[slot] = [group_type, key, timestamp, uuid, distinct_id, properties]
 
     def _add_group_identify(self, row: dict, timestamp: str, user_id: str | None,
                             device_id: str | None) -> None:
