@@ -1,5 +1,6 @@
 """WriteToPostHog in a TestPipeline against the capture sandbox: markers, dead letters, counters."""
 
+import gc
 import uuid
 
 import apache_beam as beam
@@ -9,7 +10,7 @@ from apache_beam.testing import test_pipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from connectors.errors import AuthenticationError
-from connectors.posthog import WriteToPostHog
+from connectors.posthog import WriteToPostHog, _WriteFn
 from sandbox.posthog import DROP, SLOW, PostHogCaptureServer
 from transforms.records import DeadLetter, HourMarker
 
@@ -191,3 +192,16 @@ def test_constructor_validates_and_keeps_the_key_out_of_display_data(server):
     transform = WriteToPostHog(server.url, KEY)
     shown = repr(transform.display_data()) + repr(transform)
     assert server.url in shown and KEY not in shown
+
+
+@pytest.mark.parametrize("before, after", [(700, 100_000), (500_000, 500_000), (0, 0)])
+def test_setup_raises_the_young_generation_gc_threshold_only(before, after, server):
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(before, 7, 9)
+        write_fn = _WriteFn(dict(WriteToPostHog(server.url, KEY)._settings))
+        write_fn.setup()
+        write_fn.teardown()
+        assert gc.get_threshold() == (after, 7, 9)
+    finally:
+        gc.set_threshold(*saved)
