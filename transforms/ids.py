@@ -19,6 +19,9 @@ __all__ = ["UUID_NAMESPACE", "canonical_uuid", "identify_uuid", "name_uuid", "se
 UUID_NAMESPACE = uuid.UUID("b747bf09-1061-40d2-9a1f-b5658220c520")
 
 _NAMESPACE_BYTES = UUID_NAMESPACE.bytes
+# SHA-1 state after the namespace's bytes: every id copies it and hashes only its own name,
+# which costs less than a new hash object over the joined bytes. copy() is thread-safe.
+_NAMESPACE_SHA1 = sha1(_NAMESPACE_BYTES)
 _NIL_UUID = "00000000-0000-0000-0000-000000000000"
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 # A hex digit with its top two bits set to the RFC 9562 variant, 10.
@@ -28,16 +31,13 @@ _SESSION_UUIDS: dict[tuple[str, int], str] = {}
 _CACHE_LIMIT = 65536
 
 
-def _format(raw: bytes | bytearray) -> str:
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
-
-
 def name_uuid(name: bytes) -> str:
     """UUIDv5 of ``name`` in ``UUID_NAMESPACE`` (what ``uuid.uuid5`` gives for the same text)."""
     # uuid.uuid5 takes only str and builds a UUID object; this is the same RFC 9562 recipe,
     # applied to the hex digits: the version digit becomes 5, the variant digit gets bits 10.
-    h = sha1(_NAMESPACE_BYTES + name).hexdigest()
+    hasher = _NAMESPACE_SHA1.copy()
+    hasher.update(name)
+    h = hasher.hexdigest()
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT_DIGITS[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
@@ -60,11 +60,13 @@ def session_uuid(key: str, session_id: int) -> str:
     cached = _SESSION_UUIDS.get((key, session_id))
     if cached is not None:
         return cached
-    digest = sha1(_NAMESPACE_BYTES + f"{session_id}:{key}".encode()).digest()
-    raw = bytearray(session_id.to_bytes(6, "big") + digest[:10])
-    raw[6] = 0x70 | (raw[6] & 0x0F)
-    raw[8] = 0x80 | (raw[8] & 0x3F)
-    result = _format(raw)
+    # 48 bits of time, then the digest's first 80 bits with the version digit 7 and the variant
+    # bits set, as name_uuid does: built on hex digits, which a row with a new session pays for.
+    ms = session_id.to_bytes(6, "big").hex()
+    hasher = _NAMESPACE_SHA1.copy()
+    hasher.update(f"{session_id}:{key}".encode())
+    h = hasher.hexdigest()
+    result = f"{ms[:8]}-{ms[8:]}-7{h[1:4]}-{_VARIANT_DIGITS[h[4]]}{h[5:8]}-{h[8:20]}"
     if len(_SESSION_UUIDS) >= _CACHE_LIMIT:
         _SESSION_UUIDS.clear()
     _SESSION_UUIDS[(key, session_id)] = result
