@@ -7,16 +7,20 @@ and ends in ``Z``, so timestamps compare chronologically as plain strings.
 
 from __future__ import annotations
 
+import calendar
 from datetime import datetime, timedelta
 from typing import Any
 
 __all__ = ["parse_timestamp"]
 
 # Rows of one export hour share a few thousand minutes: checking the calendar part once per
-# "YYYY-MM-DD HH:MM:" keeps datetime() out of the per-row path. Maps to the rewritten prefix,
-# or "" when that prefix is not a valid time.
+# "YYYY-MM-DD HH:MM:" keeps it out of the per-row path. Maps to the rewritten prefix, or ""
+# when that prefix is not a valid time.
 _MINUTES: dict[str, str] = {}
 _CACHE_LIMIT = 65536
+# Each month's last day, as two digits; February's 29th is then checked against the year.
+_LAST_DAYS = {f"{month:02d}": f"{calendar.monthrange(2000, month)[1]:02d}"
+              for month in range(1, 13)}
 
 
 def _minute_prefix(head: str) -> str:
@@ -24,13 +28,17 @@ def _minute_prefix(head: str) -> str:
     if (head[4] != "-" or head[7] != "-" or head[10] not in " T" or head[13] != ":"
             or head[16] != ":"):
         return ""
-    fields = (head[0:4], head[5:7], head[8:10], head[11:13], head[14:16])
-    # Callers checked isascii(), so isdigit() means 0-9 here.
-    if not all(field.isdigit() for field in fields):
+    year, month, day, hour, minute = head[0:4], head[5:7], head[8:10], head[11:13], head[14:16]
+    # Callers checked isascii(), so isdigit() means 0-9 here, and digit strings of one width
+    # compare as their numbers do: the calendar checks need no int() nor datetime (which a busy
+    # hour of rows would pay for once a minute).
+    if not (year + month + day + hour + minute).isdigit():
         return ""
-    try:
-        datetime(*map(int, fields))
-    except ValueError:
+    last_day = _LAST_DAYS.get(month)
+    if (last_day is None or not "01" <= day <= last_day or hour > "23" or minute > "59"
+            or year == "0000"):  # datetime's years start at 1
+        return ""
+    if day == "29" and month == "02" and not calendar.isleap(int(year)):
         return ""
     return f"{head[:10]}T{head[11:]}"
 
