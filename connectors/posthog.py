@@ -13,7 +13,7 @@ import gc
 import queue
 import threading
 from concurrent.futures import Future
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
@@ -61,18 +61,19 @@ class WriteToPostHog(beam.PTransform):
     ``delivery_failed`` (the ``resend`` command replays them). A refused API key raises
     ``AuthenticationError`` and fails the run.
 
-    ``HourMarker`` elements are end-of-hour punctuation (see ``transforms.records``). On a marker
-    the pending batch is sent, the hour's dead letters are emitted stamped with the marker's hour
-    (and carried on the marker, for a ledger that must write them before the hour counts as done),
-    and then the marker itself with the counts ``events_sent`` and ``dead:<reason>`` of the events
-    received since the previous marker. Batches never span a marker. Batches are posted by a
-    thread of each DoFn instance, in order and one request at a time, while the next batch is
-    built; a marker and the end of a bundle wait until every batch before them is settled. This
-    relies on an hour's
-    events and its marker reaching the sink in the same bundle, as they do when the source emits
-    both from one call. Events with no marker after them in their bundle are sent when the bundle
-    finishes and their dead letters carry ``hour=None``. An hour's dead letters wait in memory for
-    its marker: during a long PostHog outage that is up to one hour of events per worker.
+    ``HourMarker`` elements are end-of-hour punctuation (see ``transforms.records``). A marker
+    closes the pending batch; once every batch before it is acknowledged or failed, the hour's dead
+    letters are emitted stamped with the marker's hour (and carried on the marker, for a ledger
+    that must write them before the hour counts as done), and then the marker itself with the
+    counts ``events_sent`` and ``dead:<reason>`` of the events received since the previous marker.
+    Batches never span a marker. They are posted by a thread of each DoFn instance, in order and
+    one request at a time, while the next batch is built, so a marker may come out while the
+    next hour's first batches are on their way; the end of a bundle waits for every batch. This
+    relies on an hour's events and its marker reaching the sink in the same bundle, as they do
+    when the source emits both from one call. Events with no marker after them in their bundle
+    are sent when the bundle finishes and their dead letters carry ``hour=None``. An hour's dead
+    letters wait in memory for its marker: during a long PostHog outage that is up to one hour of
+    events per worker.
 
     Pacing: ``max_events_per_second`` is enforced by a token bucket in each DoFn instance, and a
     runner runs one instance per bundle it processes in parallel. The job-wide rate is therefore
@@ -149,8 +150,26 @@ class _Sender:
             self._client.close()
 
 
+class _Hour:
+    """What became of the events received since the previous marker (or the bundle's start)."""
+
+    __slots__ = ("marker", "sent", "dead", "held", "unsettled")
+
+    def __init__(self):
+        self.marker: HourMarker | None = None  # set when the marker arrives
+        self.sent = 0
+        self.dead: collections.Counter = collections.Counter()
+        self.held: list[tuple[Any, str, str | None]] = []
+        self.unsettled = 0  # batches handed to the sender and not yet accounted for
+
+
 class _WriteFn(beam.DoFn):
-    """Buffers events into batches, sends them, holds each hour's dead letters until its marker."""
+    """Buffers events into batches, sends them, holds each hour's dead letters until its marker.
+
+    A marker does not wait for its hour's batches: it is queued and released, with its counts and
+    dead letters, as soon as they and every earlier batch are settled, while the next hour's
+    events are already being batched.
+    """
 
     def __init__(self, settings: dict[str, Any]):
         self._settings = settings
@@ -169,55 +188,55 @@ class _WriteFn(beam.DoFn):
         self._max_bytes = self._client.max_payload_bytes
         # encode() runs here; the client's sending state is touched by the sender thread alone.
         self._sender = _Sender(self._client)
-        self._in_flight: collections.deque[Future] = collections.deque()
+        self._in_flight: collections.deque[tuple[Future, _Hour]] = collections.deque()
 
     def start_bundle(self) -> None:
         # Left over only if the previous bundle failed; the runner retries that bundle's events.
-        for future in self._in_flight:
+        for future, _ in self._in_flight:
             future.cancel()
         self._in_flight.clear()
         self._batch: list[tuple[dict, bytes]] = []
         self._batch_bytes = 0
-        self._sent_this_hour = 0
-        self._dead_this_hour: collections.Counter = collections.Counter()
-        self._held: list[tuple[Any, str, str | None]] = []
+        self._hour = _Hour()
+        self._closed: collections.deque[_Hour] = collections.deque()  # markers not yet released
 
     def process(self, element: Any) -> Iterable[Any]:
         if isinstance(element, HourMarker):
             self._flush()
-            self._settle()
-            letters = [_dead_letter(event, reason, detail, element.hour)
-                       for event, reason, detail in self._held]
-            for letter in letters:
-                yield TaggedOutput(_FAILED, letter)
-            counts = {"events_sent": self._sent_this_hour}
-            counts.update((f"dead:{reason}", n) for reason, n in self._dead_this_hour.items())
-            yield element.with_counts(counts).with_letters(letters)
-            self._held, self._sent_this_hour = [], 0
-            self._dead_this_hour = collections.Counter()
+            self._hour.marker = element
+            self._closed.append(self._hour)
+            self._hour = _Hour()
+            yield from self._release()
             return
         try:
             data = self._client.encode(element)
         except UnsendableEvent as exc:
-            self._hold(element, exc.reason, str(exc))
+            self._hold(self._hour, element, exc.reason, str(exc))
             return
         # Same accounting as the client's own chunking, so that one flush is one request.
         if self._batch and (len(self._batch) >= self._max_events
                             or self._batch_bytes + len(data) + 1 > self._max_bytes):
             self._flush()
+            yield from self._release()
         self._batch.append((element, data))
         self._batch_bytes += len(data) + 1
 
     def finish_bundle(self) -> Iterable[Any]:
         self._flush()
-        self._settle()
-        for event, reason, detail in self._held:
+        while self._in_flight:
+            self._settle_one()
+        for output in self._release():
+            if isinstance(output, TaggedOutput):
+                yield TaggedOutput(output.tag, GlobalWindows.windowed_value(output.value))
+            else:
+                yield GlobalWindows.windowed_value(output)
+        for event, reason, detail in self._hour.held:
             yield TaggedOutput(_FAILED, GlobalWindows.windowed_value(
                 _dead_letter(event, reason, detail, None)))
-        self._held = []
+        self._hour = _Hour()
 
     def teardown(self) -> None:
-        for future in getattr(self, "_in_flight", ()):
+        for future, _ in getattr(self, "_in_flight", ()):
             future.cancel()
         sender = getattr(self, "_sender", None)
         if sender is not None:
@@ -231,19 +250,31 @@ class _WriteFn(beam.DoFn):
             return
         if len(self._in_flight) >= _IN_FLIGHT:
             self._settle_one()
-        self._in_flight.append(self._sender.submit(self._batch))
+        self._in_flight.append((self._sender.submit(self._batch), self._hour))
+        self._hour.unsettled += 1
         self._batch, self._batch_bytes = [], 0
 
-    def _settle(self) -> None:
-        """Wait for every batch handed to the sender and account for its events."""
-        while self._in_flight:
+    def _release(self) -> Iterator[Any]:
+        """Emit, in order, each marker whose hour has no batch left unsettled, and its letters."""
+        while self._in_flight and self._in_flight[0][0].done():
             self._settle_one()
+        while self._closed and not self._closed[0].unsettled:
+            hour = self._closed.popleft()
+            letters = [_dead_letter(event, reason, detail, hour.marker.hour)
+                       for event, reason, detail in hour.held]
+            for letter in letters:
+                yield TaggedOutput(_FAILED, letter)
+            counts = {"events_sent": hour.sent}
+            counts.update((f"dead:{reason}", n) for reason, n in hour.dead.items())
+            yield hour.marker.with_counts(counts).with_letters(letters)
 
     def _settle_one(self) -> None:
         # Counters are updated here, in the bundle's thread, where Beam records them. result()
         # re-raises what the sender raised: AuthenticationError must stop the run.
-        result = self._in_flight.popleft().result()
-        self._sent_this_hour += result.acknowledged
+        future, hour = self._in_flight.popleft()
+        result = future.result()
+        hour.unsettled -= 1
+        hour.sent += result.acknowledged
         self._events_sent.inc(result.acknowledged)
         self._batches_sent.inc(result.batches_sent)
         self._retries.inc(result.retries)
@@ -253,11 +284,11 @@ class _WriteFn(beam.DoFn):
         for latency in result.latencies_ms:
             self._latency_ms.update(round(latency))
         for failed in result.failed:
-            self._hold(failed.event, failed.reason, failed.detail)
+            self._hold(hour, failed.event, failed.reason, failed.detail)
 
-    def _hold(self, event: Any, reason: str, detail: str | None) -> None:
-        self._held.append((event, reason, detail))
-        self._dead_this_hour[reason] += 1
+    def _hold(self, hour: _Hour, event: Any, reason: str, detail: str | None) -> None:
+        hour.held.append((event, reason, detail))
+        hour.dead[reason] += 1
         counter = self._dead_counters.get(reason)
         if counter is None:
             counter = self._dead_counters[reason] = Metrics.counter(
