@@ -8,7 +8,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.metrics import MetricsFilter
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from connectors.amplitude import ReadFromAmplitudeExport, _Keys, _ReadExportHours
@@ -71,7 +71,7 @@ def counters(result) -> dict[str, int]:
 
 
 def test_pipeline_reads_each_hour_once_with_markers_and_metrics(server):
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeExport([H11, H10, H12], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **FAST)
         assert_that(out | beam.Map(project), equal_to(expected({H10: DONE, H11: DONE, H12: EMPTY})))
@@ -104,7 +104,7 @@ def test_inclusive_hour_boundaries_read_a_row_once_in_its_hour():
     last_of_10 = make_row(1, dt.datetime(2024, 3, 5, 10, 59, 59, 999000))
     first_of_11 = make_row(2, dt.datetime(2024, 3, 5, 11, 0, 0))
     with AmplitudeExportServer([last_of_10, first_of_11], KEY, SECRET) as srv:
-        with TestPipeline() as p:
+        with BeamTestPipeline() as p:
             out = p | ReadFromAmplitudeExport([H10, H11], api_key=KEY, secret_key=SECRET,
                                               base_url=srv.url, **FAST)
             assert_that(out | beam.Map(project), equal_to(
@@ -127,7 +127,7 @@ def test_hour_over_the_export_limit_fails_with_advice_and_others_go_on():
 def test_refused_credentials_stop_the_run_naming_the_flags(server, status):
     server.add_faults(Fault(status=status))
     with pytest.raises(AuthenticationError) as raised:
-        with TestPipeline() as p:
+        with BeamTestPipeline() as p:
             _ = p | ReadFromAmplitudeExport([H10, H11], api_key=KEY, secret_key=SECRET,
                                             base_url=server.url, **FAST)
     message = str(raised.value)
@@ -159,7 +159,7 @@ def test_transient_faults_are_retried_without_losing_or_repeating_lines(server, 
 
 def test_retries_are_counted_in_metrics(server):
     server.add_faults(Fault(status=503), Fault(truncate=True), hour=H11)
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeExport([H10, H11], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **FAST)
         assert_that(out | beam.Map(project), equal_to(expected({H10: DONE, H11: DONE})))
@@ -169,7 +169,7 @@ def test_retries_are_counted_in_metrics(server):
 
 def test_retry_after_is_honoured(server):
     server.add_faults(Fault(status=429, retry_after="1"), hour=H11)
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeExport([H11], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **FAST)
         assert_that(out | beam.Map(project), equal_to(expected({H11: DONE})))
@@ -186,7 +186,7 @@ def test_retry_after_beyond_the_time_bound_fails_the_hour_at_once(server):
 
 def test_hour_fails_after_max_attempts_and_the_other_hours_go_on(server):
     server.add_faults(*[Fault(status=504)] * 10, hour=H10)
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeExport([H10, H11], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **{**FAST, "max_attempts": 3})
         markers = out | beam.Filter(lambda e: isinstance(e, HourMarker))
@@ -205,7 +205,7 @@ def test_unexpected_status_fails_the_hour_without_retry(server):
 
 
 def test_no_hours_reads_nothing(server):
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         assert_that(p | ReadFromAmplitudeExport([], api_key=KEY, secret_key=SECRET,
                                                 base_url=server.url), equal_to([]))
 
@@ -230,7 +230,7 @@ def test_a_long_range_spans_several_elements_and_every_hour_is_read_once():
     hours = [f"202403{d:02d}T{h:02d}" for d in (1, 2, 3) for h in range(24)]
     rows = rows_for_hours({hours[0]: 2, hours[30]: 3, hours[-1]: 1})
     with AmplitudeExportServer(rows, KEY, SECRET) as srv:
-        with TestPipeline() as p:
+        with BeamTestPipeline() as p:
             out = p | ReadFromAmplitudeExport(hours, api_key=KEY, secret_key=SECRET,
                                               base_url=srv.url, **FAST)
             markers = out | beam.Filter(lambda e: isinstance(e, HourMarker))
@@ -254,7 +254,7 @@ def test_hours_are_read_by_several_worker_processes(server):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     options = PipelineOptions(direct_running_mode="multi_processing", direct_num_workers=2)
-    with TestPipeline(options=options) as p:
+    with BeamTestPipeline(options=options) as p:
         out = p | ReadFromAmplitudeExport([H10, H11, H12], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **FAST)
         assert_that(out | beam.Map(project), equal_to(expected({H10: DONE, H11: DONE, H12: EMPTY})))

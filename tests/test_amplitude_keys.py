@@ -8,7 +8,7 @@ import os
 
 import apache_beam as beam
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from connectors.amplitude import ReadFromAmplitudeExport
@@ -38,7 +38,7 @@ def test_keys_stay_out_of_logs_errors_markers_and_files(tmp_path, caplog, capfd)
     with AmplitudeExportServer(rows, KEY, SECRET) as server:
         server.add_faults(Fault(status=503), Fault(truncate=True), hour=H10)
         server.add_faults(*[Fault(status=500)] * 3, hour=H11)
-        with TestPipeline() as p:
+        with BeamTestPipeline() as p:
             out = p | ReadFromAmplitudeExport([H10, H11, H12], api_key=KEY, secret_key=SECRET,
                                               base_url=server.url, preserve_dir=str(preserved),
                                               **FAST)
@@ -47,7 +47,7 @@ def test_keys_stay_out_of_logs_errors_markers_and_files(tmp_path, caplog, capfd)
                         equal_to([(H10, DONE, True), (H11, FAILED, True), (H12, EMPTY, True)]))
         server.add_faults(Fault(status=401))
         with pytest.raises(AuthenticationError) as raised:
-            with TestPipeline() as p:
+            with BeamTestPipeline() as p:
                 _ = p | ReadFromAmplitudeExport([H10], api_key=KEY, secret_key=SECRET,
                                                 base_url=server.url, **FAST)
     assert_clean(str(raised.value) + repr(raised.value))

@@ -6,7 +6,7 @@ import apache_beam as beam
 import pytest
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from connectors import files
@@ -47,7 +47,7 @@ def test_preserved_hours_replay_as_the_same_lines(where, tmp_path, request):
     assert kept == [f"{H10}.zip", f"{H11}.zip"]  # complete zips only, no temporary names
 
     replay = [comparable(e) for e in downloaded if e.hour in (H10, H11)]
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(f"{root}/*.zip", hours=[H10, H11])
         assert_that(out | beam.Map(comparable), equal_to(replay))
 
@@ -55,7 +55,7 @@ def test_preserved_hours_replay_as_the_same_lines(where, tmp_path, request):
 def test_preserve_dir_through_the_composite(tmp_path):
     rows = rows_for_hours({H10: 3})
     with AmplitudeExportServer(rows, KEY, SECRET) as server:
-        with TestPipeline() as p:
+        with BeamTestPipeline() as p:
             _ = p | ReadFromAmplitudeExport([H10], api_key=KEY, secret_key=SECRET,
                                             base_url=server.url, preserve_dir=str(tmp_path),
                                             **FAST)

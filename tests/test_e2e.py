@@ -1,6 +1,5 @@
 """The real CLI against both sandbox servers over loopback, with faults on both sides."""
 
-import os
 import signal
 import time
 

@@ -8,7 +8,7 @@ import os
 import apache_beam as beam
 import pytest
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.testing.test_pipeline import TestPipeline
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from connectors import files
@@ -69,7 +69,7 @@ def populate(root: str, exports) -> dict[str, list[bytes]]:
 
 
 def read_all(pattern, hours=None):
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(pattern, hours)
         collected = out | beam.Map(summary)
     return collected
@@ -77,19 +77,19 @@ def read_all(pattern, hours=None):
 
 def test_reads_every_file_shape_by_hour_from_local_paths(tmp_path, exports):
     expected = populate(str(tmp_path), exports)
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(f"{tmp_path}/*/*")
         assert_that(out | beam.Map(summary), equal_to(expect(
             {h: expected[h] for h in (H10, H11, H12, H14)})))
     # Amplitude's S3 layout is one level deeper; "**" reaches it too.
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(f"{tmp_path}/s3/**")
         assert_that(out | beam.Map(summary), equal_to(expect({H13: expected[H13]})))
 
 
 def test_hours_selects_and_reports_missing_hours_as_empty(tmp_path, exports):
     expected = populate(str(tmp_path), exports)
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(f"{tmp_path}/**", hours=[H11, "2024-03-05T13", H15])
         assert_that(out | beam.Map(summary), equal_to(expect(
             {H11: expected[H11], H13: expected[H13]}, empty=[H15])))
@@ -115,7 +115,7 @@ def test_a_damaged_file_fails_its_hour_without_emitting_any_of_its_lines(tmp_pat
     damaged = bytearray(zips[H11])
     damaged[len(damaged) // 2] ^= 0xFF
     write(f"{tmp_path}/{H11}.zip", bytes(damaged))
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(f"{tmp_path}/*.zip")
         assert_that(out | beam.Map(summary), equal_to(expect({H10: lines[H10]}, failed=[H11])))
 
@@ -123,13 +123,13 @@ def test_a_damaged_file_fails_its_hour_without_emitting_any_of_its_lines(tmp_pat
 def test_data_files_without_an_hour_stop_the_run_naming_the_flag(tmp_path):
     write(f"{tmp_path}/events.jsonl", b'{"a":1}\n')
     with pytest.raises(MigrationAbort, match="--source_path.*events.jsonl"):
-        with TestPipeline() as p:
+        with BeamTestPipeline() as p:
             _ = p | ReadFromAmplitudeFiles(f"{tmp_path}/*")
 
 
 def test_a_pattern_matching_nothing_stops_the_run(tmp_path):
     with pytest.raises(MigrationAbort, match="matched no files"):
-        with TestPipeline() as p:
+        with BeamTestPipeline() as p:
             _ = p | ReadFromAmplitudeFiles(f"{tmp_path}/nothing-*.zip")
 
 
@@ -143,7 +143,7 @@ def test_constructor_validates():
 def test_reads_gs_paths_through_filesystems(gcs_bucket, exports):
     root = f"{gcs_bucket}/files-source"
     expected = populate(root, exports)
-    with TestPipeline() as p:
+    with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(f"{root}/**")
         assert_that(out | beam.Map(summary), equal_to(expect(expected)))
 

@@ -25,7 +25,7 @@ from pipeline.init_checks import (ACCEPTED, REFUSED, UNREACHABLE, check_amplitud
                                   check_posthog_key)
 from sandbox.amplitude import AmplitudeExportServer
 from sandbox.posthog import PostHogCaptureServer
-from tests.e2e import KEYS, ROOT, make_export, report
+from tests.e2e import KEYS, make_export, report
 
 pytestmark = pytest.mark.timeout(180)
 
