@@ -6,17 +6,16 @@ import logging
 import os
 import sys
 
-import orjson
 
 from apache_beam.io.filesystems import FileSystems
 
 from connectors.amplitude import hour_range
 from connectors.errors import MigrationAbort
-from connectors.files import configure_gcs_emulator, exists, write_atomically
+from connectors.files import configure_gcs_emulator, exists
 from connectors.posthog_client import PostHogClient
 from pipeline import job as jobs
 from pipeline.cli import ERROR, INCOMPLETE, OK, USAGE, _setup_logging
-from pipeline.ledger import (DEAD_LETTER, GENERATED, LEDGER, read_dead_letters, read_records,
+from pipeline.ledger import (DEAD_LETTER, GENERATED, read_dead_letters, read_records, save_record,
                              write_dead_letters)
 from pipeline.options import SECRET_ENV, UsageError, parse_flags
 from pipeline.report import build_report, format_table, report_paths, write_report
@@ -158,5 +157,4 @@ def _update_record(job: jobs.Job, records: dict, hour: str, outcomes: list) -> N
     record = {**record, "counts": sent_counts}
     if generated:
         record.update(dead=dead_counts, status="failed" if dead_counts else "done")
-    write_atomically(jobs.join(job.work_dir, LEDGER, f"{hour}.json"), orjson.dumps(record))
-    records[hour] = record
+    records[hour] = save_record(job.work_dir, record)

@@ -15,6 +15,7 @@ been acknowledged: ``WaitOn`` holds it back until the previous sink's output is 
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import partial
 from typing import NamedTuple
 
@@ -22,9 +23,9 @@ import apache_beam as beam
 import orjson
 from apache_beam.pvalue import PCollection
 
-from connectors.files import configure_gcs_emulator, exists, read_bytes, write_atomically
-from pipeline.job import join, utc_now
-from pipeline.ledger import DEAD_LETTER, FACTS, GENERATED, LEDGER, hour_path, write_dead_letters
+from connectors.files import configure_gcs_emulator, exists, read_bytes
+from pipeline.ledger import (DEAD_LETTER, FACTS, GENERATED, hour_path, write_dead_letters,
+                             write_record)
 from pipeline.snapshots import (file_identify_event, group_identify_event, identify_event,
                                 person_snapshot_event)
 from transforms.facts import FILES, GROUPS, PERSON_SET, PERSON_SET_ONCE, best_row, keyed_rows
@@ -179,15 +180,11 @@ class WaitOn(beam.PTransform):
 def _write_generated(_, state: str, sent_by_name: dict, failed_by_name: dict, failed: list):
     configure_gcs_emulator()
     counts = {name: n - failed_by_name.get(name, 0) for name, n in sent_by_name.items()}
-    path = join(state, DEAD_LETTER, GENERATED + ".jsonl")
+    path = hour_path(state, DEAD_LETTER, GENERATED)
     if failed or exists(path):
         write_dead_letters(path, failed)
-    reasons: dict[str, int] = {}
-    for letter in failed:
-        reasons[letter.reason] = reasons.get(letter.reason, 0) + 1
-    record = {"hour": GENERATED, "status": FAILED if failed else DONE, "counts": counts,
-              "dead": reasons, "updated_at": utc_now(), "detail": None}
-    write_atomically(join(state, LEDGER, GENERATED + ".json"), orjson.dumps(record))
+    reasons = dict(Counter(letter.reason for letter in failed))
+    write_record(state, GENERATED, FAILED if failed else DONE, counts, dead=reasons)
 
 
 def _all(pcolls, label: str):

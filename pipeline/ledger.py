@@ -52,9 +52,14 @@ def status_of(records: dict[str, dict], hour: str) -> str:
 
 
 def write_record(state: str, hour: str, status: str, counts: dict, detail=None, **extra) -> dict:
-    record = {"hour": hour, "status": status, "detail": detail, "counts": counts,
-              "updated_at": utc_now(), **extra}
-    write_atomically(hour_path(state, LEDGER, hour), orjson.dumps(record))
+    return save_record(state, {"hour": hour, "status": status, "detail": detail,
+                               "counts": counts, **extra})
+
+
+def save_record(state: str, record: dict) -> dict:
+    """Writes ``record`` (with ``hour``) as its hour's ledger record, stamped with the time."""
+    record = {**record, "updated_at": utc_now()}
+    write_atomically(hour_path(state, LEDGER, record["hour"]), orjson.dumps(record))
     return record
 
 
