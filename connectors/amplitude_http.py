@@ -6,8 +6,6 @@ place, so the source only sees DONE, EMPTY, FAILED or an ``AuthenticationError``
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import logging
 import random
 import time
@@ -17,6 +15,7 @@ import requests
 
 from connectors import archive
 from connectors.errors import AuthenticationError
+from connectors.retry_after import parse_retry_after
 from transforms.records import DONE, EMPTY, FAILED
 
 __all__ = ["ExportClient", "FetchResult", "TOO_LARGE_ADVICE"]
@@ -127,7 +126,7 @@ class ExportClient:
                         "AMPLITUDE_SECRET_KEY) and --amplitude_region/--amplitude_url.",
                         flag="--amplitude_api_key")
                 elif code in _TRANSIENT:
-                    raise _Retry(f"HTTP {code}", _retry_after(response.headers.get("Retry-After")))
+                    raise _Retry(f"HTTP {code}", parse_retry_after(response.headers.get("Retry-After")))
                 else:
                     return FetchResult(FAILED, f"unexpected HTTP {code} from the Export API", 0)
         except requests.RequestException as exc:
@@ -157,19 +156,3 @@ class ExportClient:
             if secret:
                 text = text.replace(secret, "***")
         return text
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
