@@ -37,9 +37,6 @@ __all__ = ["DEFAULT_ROWS", "PREVIEW_FILE", "HourUnreadable", "Preview", "preview
 PREVIEW_FILE = "preview.html"
 DEFAULT_ROWS = 200
 _ROWS = "--rows"
-# Amplitude answers an export request once the export is built, which takes seconds; the run's
-# own request timeout holds for the preview too.
-_REQUEST_TIMEOUT = 300.0
 
 
 class HourUnreadable(Exception):
@@ -96,7 +93,7 @@ def _export_lines(job: jobs.Job, secrets: jobs.Secrets,
                           secrets.amplitude_api_key, secrets.amplitude_secret_key,
                           max_attempts=job.amplitude_max_attempts,
                           max_retry_seconds=job.amplitude_max_retry_seconds,
-                          request_timeout=_REQUEST_TIMEOUT, backoff_base=2.0)
+                          request_timeout=job.amplitude_read_timeout, backoff_base=2.0)
     with client, tempfile.TemporaryDirectory(prefix="amplitude-preview-") as tmp:
         for hour in hours:
             dest = os.path.join(tmp, f"{hour}.zip")
