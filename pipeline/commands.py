@@ -1,5 +1,5 @@
-"""Subcommands that work on a job: ``status`` and ``resend`` (``init`` creates one, ``preview`` shows
-what its first rows become)."""
+"""Subcommands that work on a job: ``status`` and ``resend`` (``init`` creates one, ``preview``
+shows what its first rows become)."""
 
 from __future__ import annotations
 

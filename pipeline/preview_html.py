@@ -125,7 +125,8 @@ def _rows(result: "Preview") -> str:
         f'<td class="result">{_result(translation)}</td></tr>'
         for i, (line, translation) in enumerate(result.rows, start=1))
     return (f'<section id="rows"><h2>Each row and what it becomes</h2><table class="rows">'
-            f'<colgroup><col class="n"><col><col></colgroup><thead><tr><th>#</th><th>Amplitude export row</th>'
+            f'<colgroup><col class="n"><col><col></colgroup>'
+            f'<thead><tr><th>#</th><th>Amplitude export row</th>'
             f'<th>PostHog event, or why not</th></tr></thead><tbody>{body}</tbody></table>'
             f'</section>')
 
