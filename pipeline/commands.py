@@ -1,4 +1,5 @@
-"""Subcommands that work on an existing job: ``status`` and ``resend`` (``init`` creates one)."""
+"""Subcommands that work on a job: ``status`` and ``resend`` (``init`` creates one, ``preview``
+shows what its first rows become)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,12 @@ def init(argv: list[str]) -> int:
     """Creates a job by asking for its settings (or from flags): see ``pipeline.init``."""
     from pipeline.init import init as create_job
     return create_job(argv)
+
+
+def preview(argv: list[str]) -> int:
+    """Shows what the job's first rows become, sending nothing: see ``pipeline.preview``."""
+    from pipeline.preview import preview as show_preview
+    return show_preview(argv)
 
 
 def status(argv: list[str]) -> int:
