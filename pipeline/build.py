@@ -34,6 +34,11 @@ def _avro_record(event: dict) -> dict:
             "properties": orjson.dumps(event.get("properties") or {}).decode()}
 
 
+def _tagged(event: dict, job_name: str) -> dict:
+    """A generated event with the job's ``$import_job_id``, as translated events carry it."""
+    return {**event, "properties": {**event.get("properties", {}), "$import_job_id": job_name}}
+
+
 def _is_event(element) -> bool:
     return not isinstance(element, HourMarker)
 
@@ -83,14 +88,15 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
     generated = pipeline | "Generate" >> GenerateEvents(
         state, all_hours, committed, job.identify_mode, group_identify=job.group_identify,
         person_snapshot=job.person_snapshot)
-    snapshots = generated.snapshots
+    generated_events = generated.events | "TagGenerated" >> beam.Map(_tagged, job.job_name)
+    snapshots = generated.snapshots | "TagSnapshots" >> beam.Map(_tagged, job.job_name)
     if job.dry_run:
-        _write_avro(generated.events, job, run_id, "generated")
+        _write_avro(generated_events, job, run_id, "generated")
         _write_avro(snapshots, job, run_id, "snapshots")
         failed = [pipeline | "NoFailures" >> beam.Create([])]
     else:
-        failed = [(generated.events | "WriteGenerated" >> _sink(job, secrets)).failed]
+        failed = [(generated_events | "WriteGenerated" >> _sink(job, secrets)).failed]
         # Person snapshots must be the last $set PostHog ingests: see pipeline.generated.
         snapshots = snapshots | "AfterGenerated" >> WaitOn(failed[0])
         failed.append((snapshots | "WriteSnapshots" >> _sink(job, secrets)).failed)
-    (generated.events, snapshots) | "RecordGenerated" >> RecordGenerated(state, failed)
+    (generated_events, snapshots) | "RecordGenerated" >> RecordGenerated(state, failed)
