@@ -13,17 +13,27 @@ answer), ``SLOW`` (wait ``slow_seconds``, then answer normally: a client that ti
 will send the events again) or ``LOST`` (accept the events, then close the connection: the answer
 is lost and a retrying client duplicates them).
 
+Silent loss, as PostHog loses events after its 200: with ``quota`` the project is over its
+billing limit once that many events were kept, and capture still answers 200 but keeps nothing
+(https://github.com/PostHog/posthog/blob/master/rust/capture/src/v0_endpoint.rs, ``event()``:
+"for v0 we want to just return ok"); with ``drop_older_than_days`` ingestion drops every event
+older than that, as the project setting does
+(https://github.com/PostHog/posthog/blob/master/nodejs/src/ingestion/event-processing/drop-old-events-step.ts).
+``events`` and ``uuids`` hold what was kept; ``stats()["silently_dropped"]`` counts the rest.
+
+PostHog's query API (``POST /api/projects/<project_id>/query/``) is served by
+``sandbox.posthog_query_api`` over what was kept; see there.
+
 ``GET /_sandbox/stats`` returns the counters as JSON, for processes that did not start the server.
 Run ``python -m sandbox.posthog --help`` to use it on its own.
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
+import datetime
 import os
 import random
-import signal
 import socket
 import ssl
 import sys
@@ -37,7 +47,10 @@ from typing import Any
 
 import orjson
 
-__all__ = ["DROP", "LOST", "SLOW", "PostHogCaptureServer", "main"]
+from sandbox.posthog_query_api import handle_query
+from sandbox.posthog_store import EventStore
+
+__all__ = ["DROP", "LOST", "SLOW", "PostHogCaptureServer"]
 
 DROP = "drop"
 SLOW = "slow"
@@ -60,7 +73,10 @@ class PostHogCaptureServer:
                  fault_rate: float = 0.0, fault_kinds=(500, 503, 429),
                  retry_after: str | None = "1",
                  slow_seconds: float = 1.0, seed: int | None = 0, certfile: str | None = None,
-                 keyfile: str | None = None, keep_events: bool = True):
+                 keyfile: str | None = None, keep_events: bool = True,
+                 personal_api_key: str = "phx_sandbox_personal_key", project_id: str = "1",
+                 quota: int | None = None, drop_older_than_days: float | None = None,
+                 visible_after_seconds: float = 0.0):
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
         self.fault_rate = fault_rate
@@ -74,6 +90,13 @@ class PostHogCaptureServer:
         self._lock = threading.Lock()
         self._faults: collections.deque = collections.deque()
         self._keep_events = keep_events
+        self.personal_api_key, self.project_id = personal_api_key, str(project_id)
+        self.quota, self.drop_older_than_days = quota, drop_older_than_days
+        # The query API needs the kept events; long benchmark runs keep none.
+        self.store = EventStore(visible_after_seconds) if keep_events else None
+        self.query_faults: collections.deque = collections.deque()
+        self.query_log: list[dict] = []
+        self._kept = self._silently_dropped = 0
         self._events: list[dict] = []
         self._accepted = 0
         self._uuids: collections.Counter = collections.Counter()
@@ -158,7 +181,8 @@ class PostHogCaptureServer:
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {"requests": len(self._log), "events": self._accepted,
-                    "unique_uuids": len(self._uuids),
+                    "kept": self._kept, "silently_dropped": self._silently_dropped,
+                    "queries": len(self.query_log), "unique_uuids": len(self._uuids),
                     "duplicates": sum(count - 1 for count in self._uuids.values())}
 
     # -- request handling (called from handler threads) --------------------------------------------
@@ -208,9 +232,24 @@ class PostHogCaptureServer:
                                            f"Invalid event at index {index}: {problem}"))
         return payload, len(raw)
 
+    def _kept_events(self, events: list[dict]) -> list[dict]:
+        """What PostHog would keep of events it answered 200 for (caller holds the lock)."""
+        if self.drop_older_than_days is not None:
+            oldest = time.time() - self.drop_older_than_days * 86400
+            events = [e for e in events if _epoch(e.get("timestamp")) >= oldest]
+        if self.quota is not None:
+            events = events[:max(0, self.quota - self._kept)]
+        return events
+
     def _accept(self, events: list[dict]) -> None:
         with self._lock:
             self._accepted += len(events)
+            kept = self._kept_events(events)
+            self._silently_dropped += len(events) - len(kept)
+            self._kept += len(kept)
+            events = kept
+            if self.store is not None:
+                self.store.add(events)
             if self._keep_events:
                 self._events.extend(events)
             self._uuids.update(str(event["uuid"]) for event in events if event.get("uuid"))
@@ -260,6 +299,19 @@ class _Refusal(Exception):
         self.answer = answer
 
 
+def _epoch(timestamp: Any) -> float:
+    """An event's time in seconds since the epoch; now when it has none (as capture does)."""
+    if isinstance(timestamp, str):
+        try:
+            moment = datetime.datetime.fromisoformat(timestamp)
+        except ValueError:
+            return time.time()
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        return moment.timestamp()
+    return time.time()
+
+
 def _error(code: str, detail: str) -> dict:
     return {"type": "validation_error", "code": code, "detail": detail}
 
@@ -289,7 +341,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # one stderr line per request would drown test and benchmark output
 
     def do_POST(self) -> None:
-        self.server.capture._handle_post(self)
+        if self.path.startswith("/api/projects/"):
+            handle_query(self.server.capture, self)
+        else:
+            self.server.capture._handle_post(self)
 
     def do_GET(self) -> None:
         if urllib.parse.urlsplit(self.path).path == "/_sandbox/stats":
@@ -315,52 +370,6 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sandbox.posthog",
-        description="Serve a local stand-in for PostHog's /batch/ capture endpoint until "
-                    "interrupted.")
-    parser.add_argument("--api_key", default=os.environ.get("POSTHOG_API_KEY", "phc_sandbox"),
-                        help="project API key the server accepts (default: POSTHOG_API_KEY or "
-                             "phc_sandbox)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port (default 0: a free port)")
-    parser.add_argument("--record_path", help="append accepted events to this JSONL file")
-    parser.add_argument("--fault_rate", type=float, default=0.0,
-                        help="share of requests answered with a fault (default 0)")
-    parser.add_argument("--faults", default="500,503,429",
-                        help="comma-separated faults to draw from: statuses, drop, slow, lost "
-                             "(default 500,503,429)")
-    parser.add_argument("--retry_after", default="1",
-                        help="Retry-After sent with 429/503 faults (default 1)")
-    parser.add_argument("--slow_seconds", type=float, default=1.0,
-                        help="delay of a 'slow' fault in seconds (default 1)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the fault generator (default 0)")
-    args = parser.parse_args(argv)
-    kinds = tuple(int(kind) if kind.isdigit() else kind
-                  for kind in (part.strip() for part in args.faults.split(",")) if kind)
-    unknown = [kind for kind in kinds
-               if not isinstance(kind, int) and kind not in (DROP, SLOW, LOST)]
-    if unknown:
-        parser.error(f"--faults: unknown fault {unknown[0]!r}")
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server = PostHogCaptureServer(args.api_key, host=args.host, port=args.port,
-                                  record_path=args.record_path, fault_rate=args.fault_rate,
-                                  fault_kinds=kinds, retry_after=args.retry_after,
-                                  slow_seconds=args.slow_seconds, seed=args.seed,
-                                  keep_events=False)
-    with server:
-        print(f"PostHog sandbox listening on {server.url}", flush=True)
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
-    print(f"Stopped: {orjson.dumps(server.stats()).decode()}", file=sys.stderr)
-    return 0
-
-
 if __name__ == "__main__":
+    from sandbox.posthog_main import main  # the command line lives apart: this file is the server
     sys.exit(main())
