@@ -1,4 +1,4 @@
-"""``python -m pipeline [init|status|resend] [options]``: parse, run, report, exit code.
+"""``python -m pipeline [init|status|resend|verify] [options]``: parse, run, report, exit code.
 
 Exit codes: 0 every hour done or empty and nothing left undelivered; 2 a flag is wrong (nothing
 ran); 3 an hour failed or events await ``resend`` (rerun or resend); 1 an authentication or
@@ -69,6 +69,9 @@ def run(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--version"]:
         print(f"aplistorical {tool_version()} (apache-beam {beam.__version__})")
         return OK
+    if argv[:1] == ["verify"]:
+        from pipeline.verify import verify  # its own modules: see pipeline.verify
+        return verify(argv[1:])
     if argv and argv[0] in ("init", "status", "resend"):
         from pipeline import commands  # the subcommands load only when asked for
         return getattr(commands, argv[0])(argv[1:])

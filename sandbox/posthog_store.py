@@ -57,7 +57,7 @@ class EventStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
         self._db.executescript(_SCHEMA)
-        self._pending: collections.deque = collections.deque()  # (visible_at, event)
+        self._pending: collections.deque = collections.deque()  # (arrived_at, event)
         self._visible: list[dict] = []  # in arrival order, for the person model
         self._persons = None
         self._persons_fed = 0
@@ -66,15 +66,16 @@ class EventStore:
     def add(self, events: list[dict]) -> None:
         now = time.monotonic()
         with self._lock:
-            self._pending.extend((now + self.visible_after_seconds, e) for e in events)
+            self._pending.extend((now, e) for e in events)
             if events:
                 self._newest_arrival = now
 
     def _publish(self) -> None:
         """Moves events whose ingestion delay has passed into the queried table."""
-        now = time.monotonic()
+        # The delay is read now, not on arrival, so a test can change it while events wait.
+        until = time.monotonic() - self.visible_after_seconds
         ready = []
-        while self._pending and self._pending[0][0] <= now:
+        while self._pending and self._pending[0][0] <= until:
             ready.append(self._pending.popleft()[1])
         if not ready:
             return
@@ -113,6 +114,16 @@ class EventStore:
             cursor = self._db.execute(translated.sql)
             columns = [d[0] for d in cursor.description]
             return columns, [list(row) for row in cursor.fetchall()]
+
+    def merge(self) -> int:
+        """Removes duplicates as ClickHouse does when it merges parts: one row per uuid, event,
+        distinct_id and day (the sorting key of PostHog's events table); returns how many went."""
+        with self._lock:
+            self._publish()
+            removed = self._db.execute(
+                "DELETE FROM events WHERE rowid NOT IN (SELECT min(rowid) FROM events GROUP BY "
+                "uuid, event, distinct_id, date(timestamp))").rowcount
+            return removed
 
     def uuids(self) -> collections.Counter:
         """Every kept uuid and how often it was kept, visible yet or not."""
