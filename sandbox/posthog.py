@@ -97,6 +97,7 @@ class PostHogCaptureServer:
         self.query_faults: collections.deque = collections.deque()
         self.query_log: list[dict] = []
         self._kept = self._silently_dropped = 0
+        self._dropped: list[dict] = []  # answered 200 but not kept (kept only with keep_events)
         self._events: list[dict] = []
         self._accepted = 0
         self._uuids: collections.Counter = collections.Counter()
@@ -156,6 +157,12 @@ class PostHogCaptureServer:
     def events(self) -> list[dict]:
         with self._lock:
             return list(self._events)
+
+    @property
+    def dropped_events(self) -> list[dict]:
+        """Events answered 200 but silently not kept (``quota``, ``drop_older_than_days``)."""
+        with self._lock:
+            return list(self._dropped)
 
     @property
     def uuids(self) -> collections.Counter:
@@ -246,6 +253,9 @@ class PostHogCaptureServer:
             self._accepted += len(events)
             kept = self._kept_events(events)
             self._silently_dropped += len(events) - len(kept)
+            if self._keep_events and len(kept) < len(events):
+                kept_ids = {id(e) for e in kept}
+                self._dropped.extend(e for e in events if id(e) not in kept_ids)
             self._kept += len(kept)
             events = kept
             if self.store is not None:
