@@ -2,9 +2,11 @@
 
 import threading
 import time
+import uuid
 
 import orjson
 import pytest
+import requests
 
 from tests.e2e import KEYS, cli_args, make_export, run_cli, servers
 
@@ -72,6 +74,26 @@ def test_clean_migration_verifies_after_posthog_shows_it(export, tmp_path):
         for secret in (*KEYS.values(), PERSONAL):
             assert secret not in out + err
             assert secret not in (tmp_path / "verify.json").read_text()
+
+        # Persons: plant a property value the job's snapshot does not hold.
+        code, _, err = _verify(tmp_path, "--persons", "100000")
+        assert code == 0, err[-3000:]
+        before = orjson.loads((tmp_path / "verify.json").read_bytes())["persons"]
+        snapshot = next(e for e in reversed(posthog.events)
+                        if e["event"] == "$set" and e["properties"].get("$set"))
+        user = snapshot["distinct_id"]
+        name, value = sorted(snapshot["properties"]["$set"].items())[0]
+        planted = {"event": "$set", "distinct_id": user, "uuid": str(uuid.uuid4()),
+                   "properties": {"$set": {name: "planted-value"}}}
+        assert requests.post(f"{posthog.url}/batch/", json={
+            "api_key": KEYS["POSTHOG_API_KEY"], "batch": [planted]}).status_code == 200
+        code, _, err = _verify(tmp_path, "--persons", "100000")
+        assert code == 0, err[-3000:]
+        after = orjson.loads((tmp_path / "verify.json").read_bytes())["persons"]
+        assert after["checked"] == before["checked"] > 0
+        wanted = {"distinct_id": user, "property": name, "expected": value,
+                  "found": "planted-value"}
+        assert wanted in after["mismatches"] and wanted not in before["mismatches"]
 
 
 def test_silent_loss_is_found_and_repaired(export, tmp_path):
