@@ -28,7 +28,7 @@ import orjson
 import requests
 
 from connectors.errors import AuthenticationError, MigrationAbort
-from connectors.posthog_pacing import parse_retry_after
+from connectors.retry_after import parse_retry_after
 
 __all__ = ["PostHogQueryClient", "QueryError", "QueryResult", "app_host_for"]
 

@@ -10,12 +10,12 @@ from connectors.files import ReadFromAmplitudeFiles
 from connectors.posthog import WriteToPostHog
 from pipeline.generated import GenerateEvents, RecordGenerated, WaitOn
 from pipeline.job import Job, Secrets
-from pipeline.ledger import CommitHours, state_dir
+from pipeline.ledger import CommitHours, RefuseUnassignedLetters, state_dir
 from transforms.records import HourMarker
 from transforms.transform import EVENTS, TranslateToPostHog
 
-# The schema of <work_dir>/translated/*.avro (documented in the README). Properties stay a JSON
-# string: PostHog properties are free-form and Avro maps need one value type.
+# The schema of <work_dir>/translated/*.avro (documented in docs/job-folder.md). Properties stay
+# a JSON string: PostHog properties are free-form and Avro maps need one value type.
 AVRO_SCHEMA = {
     "type": "record", "name": "PostHogEvent", "namespace": "aplistorical",
     "fields": [
@@ -77,7 +77,8 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
             base_url=base_url_for(job.amplitude_region, job.amplitude_url),
             preserve_dir=job.path("exports") if job.preserve_sources else None,
             max_attempts=job.amplitude_max_attempts,
-            max_retry_seconds=job.amplitude_max_retry_seconds)
+            max_retry_seconds=job.amplitude_max_retry_seconds,
+            request_timeout=job.amplitude_read_timeout)
     else:
         lines = pipeline | "ReadFiles" >> ReadFromAmplitudeFiles(job.source_path, hours)
 
@@ -89,7 +90,10 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
     if job.dry_run:
         markers = events | "OnlyMarkers" >> beam.Filter(lambda e: not _is_event(e))
     else:
-        markers = (events | "WriteToPostHog" >> _sink(job, secrets)).checkpoints
+        written = events | "WriteToPostHog" >> _sink(job, secrets)
+        markers = written.checkpoints
+        # Letters travel on their hour's marker; one without an hour has nowhere to go.
+        _ = written.failed | "RefuseUnassignedLetters" >> RefuseUnassignedLetters()
     # Dead letters reach the ledger on their hour's marker: see transforms.records.HourMarker.
     committed = markers | "CommitHours" >> CommitHours(state)
 

@@ -14,7 +14,7 @@ from connectors.errors import MigrationAbort
 from connectors.files import configure_gcs_emulator, exists
 from connectors.posthog_client import PostHogClient
 from pipeline import job as jobs
-from pipeline.cli import ERROR, INCOMPLETE, OK, USAGE, _setup_logging
+from pipeline.console import ERROR, INCOMPLETE, OK, USAGE, setup_logging
 from pipeline.ledger import (DEAD_LETTER, GENERATED, read_dead_letters, read_records, save_record,
                              write_dead_letters)
 from pipeline.options import SECRET_ENV, UsageError, parse_flags
@@ -72,7 +72,7 @@ def resend(argv: list[str]) -> int:
     """Re-sends every ``delivery_failed`` dead letter and rewrites what still failed."""
     try:
         # Logging first: Beam's file systems configure the root logger on first use otherwise.
-        _setup_logging(bool(parse_flags(argv)[0].get("quiet")))
+        setup_logging(bool(parse_flags(argv)[0].get("quiet")))
         job, secrets = _existing_job(argv, "resend")
         if not secrets.posthog_api_key:
             raise UsageError("--posthog_api_key: required (flag or POSTHOG_API_KEY)")

@@ -21,7 +21,7 @@ from connectors.amplitude import base_url_for
 from connectors.files import configure_gcs_emulator, exists
 from connectors.hours import hour_range, parse_hour
 from pipeline import job as jobs
-from pipeline.cli import ERROR, OK, USAGE
+from pipeline.console import ERROR, OK, USAGE
 from pipeline.init_checks import (ACCEPTED, REFUSED, UNREACHABLE, check_amplitude_keys,
                                   check_posthog_key)
 from pipeline.options import DEFAULTS, SECRET_ENV, SECRET_FLAGS, UsageError, parse_flags

@@ -24,7 +24,7 @@ from connectors.errors import MigrationAbort
 from connectors.files import exists, read_bytes
 from pipeline import job as jobs
 from pipeline.build import build
-from pipeline.cli import find_abort
+from pipeline.console import find_abort
 from pipeline.ledger import LEDGER, hour_path, save_record
 
 __all__ = ["REPAIRS", "read_repairs", "repair"]

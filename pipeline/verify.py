@@ -22,7 +22,7 @@ import orjson
 from connectors.errors import MigrationAbort
 from connectors.files import write_atomically
 from connectors.posthog_query import PostHogQueryClient, QueryError
-from pipeline.cli import ERROR, INCOMPLETE, OK, USAGE, _setup_logging
+from pipeline.console import ERROR, INCOMPLETE, OK, USAGE, setup_logging
 from pipeline.options import UsageError
 from pipeline.verify_compare import (QUERY_LIMIT, SHORT, compare, count_query, day_ranges,
                                      halves)
@@ -115,7 +115,7 @@ def _repair_command(job, settings: VerifySettings) -> str:
 
 
 def verify(argv: list[str]) -> int:
-    _setup_logging("--quiet" in argv or "-q" in argv)
+    setup_logging("--quiet" in argv or "-q" in argv)
     try:
         job, secrets, settings, beam_args = parse_verify(argv)
     except UsageError as exc:
