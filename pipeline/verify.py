@@ -43,7 +43,7 @@ def _collect(client: PostHogQueryClient, job_name: str, days: list[str], names: 
     records: list[dict] = []
     while todo:
         first, end = todo.pop(0)
-        query = count_query(job_name, first, end)
+        query = count_query(job_name, first, end, QUERY_LIMIT)
         queries.append(query)
         result = client.run(query)
         if len(result.rows) >= QUERY_LIMIT:

@@ -24,7 +24,7 @@ def quote(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def count_query(job_name: str, first_day: str, end_day: str) -> str:
+def count_query(job_name: str, first_day: str, end_day: str, limit: int = QUERY_LIMIT) -> str:
     """Distinct uuids and rows per day and event of the job in ``[first_day, end_day)``."""
     return (
         "SELECT toDate(toTimeZone(timestamp, 'UTC')) AS day, event, "
@@ -35,7 +35,7 @@ def count_query(job_name: str, first_day: str, end_day: str) -> str:
         f"  AND timestamp < toDateTime('{end_day} 00:00:00', 'UTC')\n"
         "GROUP BY day, event\n"
         "ORDER BY day, event\n"
-        f"LIMIT {QUERY_LIMIT}")
+        f"LIMIT {limit}")
 
 
 def _next(day: str, days: int = 1) -> str:
