@@ -159,9 +159,9 @@ def verify(argv: list[str]) -> int:
     _refresh_report(job)
     print(format_result(result))
     persons = report.get("persons")
-    if persons and persons["mismatches"]:
-        print(f"  persons: {len(persons['mismatches'])} property mismatch(es) among "
-              f"{persons['checked']} persons checked (listed in verify.json)")
+    if persons:
+        print(f"Persons: {persons['checked']} checked against the job's snapshot, "
+              f"{len(persons['mismatches'])} property mismatch(es) (listed in verify.json).")
     print(f"Written: {job.path(VERIFY_FILE)}")
     if result["short_days"]:
         days = ", ".join(result["short_days"][:_SHOWN])

@@ -1,5 +1,8 @@
 """``verify`` in process on a hand-made job folder, against the sandbox PostHog's query API."""
 
+import argparse
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -7,8 +10,9 @@ from pipeline import job as jobs
 from pipeline import verify as verify_module
 from pipeline.ledger import DEAD_LETTER, FACTS, GENERATED, hour_path, write_dead_letters, write_record
 from pipeline.options import UsageError
-from pipeline.verify_compare import day_ranges, halves
-from pipeline.verify_options import parse_verify
+from pipeline.verify_compare import count_query, day_ranges, halves
+from pipeline.verify_options import VerifyOptions, parse_verify
+from pipeline.verify_persons import persons_query
 from sandbox.posthog import PostHogCaptureServer
 from sandbox.posthog_query_api import MALFORMED
 from transforms.records import DeadLetter
@@ -150,3 +154,14 @@ def test_day_ranges_stay_within_the_limit():
     assert halves("2024-01-01", "2024-01-05") == [("2024-01-01", "2024-01-03"),
                                                   ("2024-01-03", "2024-01-05")]
     assert halves("2024-01-01", "2024-01-02") == []
+
+
+def test_docs_show_the_hogql_sent_and_every_option():
+    docs = (Path(__file__).parent.parent / "docs" / "verify.md").read_text(encoding="utf-8")
+    assert count_query("acme-q1", "2024-01-01", "2024-04-01") in docs
+    assert persons_query(["user-1", "user-2"]) in docs
+    parser = argparse.ArgumentParser(add_help=False)
+    VerifyOptions._add_argparse_args(parser)
+    for action in parser._actions:
+        assert "Default" in action.help or "Required" in action.help
+        assert f"| `{action.option_strings[0]}" in docs, action.option_strings[0]
