@@ -31,8 +31,6 @@ Run ``python -m sandbox.posthog --help`` to use it on its own.
 from __future__ import annotations
 
 import collections
-import datetime
-import os
 import random
 import socket
 import ssl
@@ -40,13 +38,12 @@ import sys
 import threading
 import time
 import urllib.parse
-import uuid
-import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
 
+from sandbox.posthog_capture_rules import Refusal, event_epoch, judge_batch, validation_error
 from sandbox.posthog_query_api import handle_query
 from sandbox.posthog_store import EventStore
 
@@ -202,48 +199,11 @@ class PostHogCaptureServer:
                 return self._random.choice(self.fault_kinds)
             return None
 
-    def _judge(self, path: str, headers, raw: bytes) -> tuple[dict, int]:
-        """The payload and its decompressed size, or ``_Refusal`` with PostHog's answer."""
-        parts = urllib.parse.urlsplit(path)
-        if parts.path not in ("/batch", "/batch/"):
-            raise _Refusal(404, {"detail": "Not found"})
-        if len(raw) > self.max_body_bytes:
-            raise _Refusal(413, _error("payload_too_large", "Request body is too large"))
-        if (headers.get("Content-Encoding", "").lower() == "gzip"
-                or "compression=gzip" in parts.query or raw[:2] == b"\x1f\x8b"):
-            inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
-            try:
-                raw = inflater.decompress(raw, self.max_body_bytes + 1)
-            except zlib.error:
-                raise _Refusal(400, _error("invalid_payload", "Body is not valid gzip")) from None
-            if len(raw) > self.max_body_bytes:
-                raise _Refusal(413, _error("payload_too_large", "Request body is too large"))
-            if not inflater.eof:
-                raise _Refusal(400, _error("invalid_payload", "Body is truncated gzip"))
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise _Refusal(400, _error("invalid_payload", "Body is not valid JSON")) from None
-        if not isinstance(payload, dict):
-            raise _Refusal(400, _error("invalid_payload", "Body is not a JSON object"))
-        if (payload.get("api_key") or payload.get("token")) != self.api_key:
-            raise _Refusal(401, {"type": "authentication_error", "code": "invalid_api_key",
-                                 "detail": "Project API key invalid. You can find your project "
-                                           "API key in PostHog project settings."})
-        if not isinstance(payload.get("batch"), list):
-            raise _Refusal(400, _error("invalid_payload", "'batch' must be a list of events"))
-        for index, event in enumerate(payload["batch"]):
-            problem = _event_problem(event)
-            if problem:
-                raise _Refusal(400, _error("invalid_payload",
-                                           f"Invalid event at index {index}: {problem}"))
-        return payload, len(raw)
-
     def _kept_events(self, events: list[dict]) -> list[dict]:
         """What PostHog would keep of events it answered 200 for (caller holds the lock)."""
         if self.drop_older_than_days is not None:
             oldest = time.time() - self.drop_older_than_days * 86400
-            events = [e for e in events if _epoch(e.get("timestamp")) >= oldest]
+            events = [e for e in events if event_epoch(e.get("timestamp")) >= oldest]
         if self.quota is not None:
             events = events[:max(0, self.quota - self._kept)]
         return events
@@ -283,13 +243,14 @@ class PostHogCaptureServer:
             status, retry_after = fault if isinstance(fault, tuple) else (
                 fault, self.retry_after if fault in (429, 503) else None)
             entry["status"] = status
-            return handler.answer(status, _error("fault", "Injected fault"),
+            return handler.answer(status, validation_error("fault", "Injected fault"),
                                   {"Retry-After": retry_after} if retry_after is not None else None)
         if fault == SLOW:
             time.sleep(self.slow_seconds)
         try:
-            payload, entry["body_bytes"] = self._judge(handler.path, handler.headers, raw)
-        except _Refusal as refusal:
+            payload, entry["body_bytes"] = judge_batch(handler.path, handler.headers, raw, self.api_key,
+                                                      self.max_body_bytes)
+        except Refusal as refusal:
             entry["status"], answer = refusal.status, (refusal.status, refusal.answer)
         else:
             entry.update(status=200, events=len(payload["batch"]),
@@ -300,45 +261,6 @@ class PostHogCaptureServer:
         if fault == LOST:
             return handler.drop()
         handler.answer(*answer)
-
-
-class _Refusal(Exception):
-    def __init__(self, status: int, answer: dict):
-        super().__init__(status)
-        self.status = status
-        self.answer = answer
-
-
-def _epoch(timestamp: Any) -> float:
-    """An event's time in seconds since the epoch; now when it has none (as capture does)."""
-    if isinstance(timestamp, str):
-        try:
-            moment = datetime.datetime.fromisoformat(timestamp)
-        except ValueError:
-            return time.time()
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.timezone.utc)
-        return moment.timestamp()
-    return time.time()
-
-
-def _error(code: str, detail: str) -> dict:
-    return {"type": "validation_error", "code": code, "detail": detail}
-
-
-def _event_problem(event: Any) -> str | None:
-    if not isinstance(event, dict):
-        return "not an object"
-    if not isinstance(event.get("event"), str) or not event["event"]:
-        return "missing 'event'"
-    if event.get("distinct_id") in (None, ""):
-        return "missing 'distinct_id'"
-    if "uuid" in event:
-        try:
-            uuid.UUID(str(event["uuid"]))
-        except ValueError:
-            return "'uuid' is not a valid UUID"
-    return None
 
 
 class _Handler(BaseHTTPRequestHandler):
