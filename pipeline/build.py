@@ -14,8 +14,8 @@ from pipeline.ledger import CommitHours, RefuseUnassignedLetters, state_dir
 from transforms.records import HourMarker
 from transforms.transform import EVENTS, TranslateToPostHog
 
-# The schema of <work_dir>/translated/*.avro (documented in the README). Properties stay a JSON
-# string: PostHog properties are free-form and Avro maps need one value type.
+# The schema of <work_dir>/translated/*.avro (documented in docs/job-folder.md). Properties stay
+# a JSON string: PostHog properties are free-form and Avro maps need one value type.
 AVRO_SCHEMA = {
     "type": "record", "name": "PostHogEvent", "namespace": "aplistorical",
     "fields": [

@@ -1,4 +1,5 @@
-"""Subcommands that work on an existing job: ``status`` and ``resend`` (``init`` creates one)."""
+"""Subcommands that work on a job: ``status`` and ``resend`` (``init`` creates one, ``preview``
+shows what its first rows become)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from connectors.errors import MigrationAbort
 from connectors.files import configure_gcs_emulator, exists, read_bytes, write_atomically
 from connectors.posthog_client import PostHogClient
 from pipeline import job as jobs
-from pipeline.cli import ERROR, INCOMPLETE, OK, USAGE, _setup_logging
+from pipeline.console import ERROR, INCOMPLETE, OK, USAGE, setup_logging
 from pipeline.ledger import DEAD_LETTER, GENERATED, read_dead_letters, read_records, save_record
 from pipeline.options import SECRET_ENV, UsageError, parse_flags
 from pipeline.report import build_report, format_table, report_paths, write_report
@@ -52,6 +53,12 @@ def init(argv: list[str]) -> int:
     return create_job(argv)
 
 
+def preview(argv: list[str]) -> int:
+    """Shows what the job's first rows become, sending nothing: see ``pipeline.preview``."""
+    from pipeline.preview import preview as show_preview
+    return show_preview(argv)
+
+
 def status(argv: list[str]) -> int:
     """Prints the job's reconciliation and where its report is, without running anything."""
     try:
@@ -73,7 +80,7 @@ def resend(argv: list[str]) -> int:
     """Re-sends every ``delivery_failed`` dead letter and rewrites what still failed."""
     try:
         # Logging first: Beam's file systems configure the root logger on first use otherwise.
-        _setup_logging(bool(parse_flags(argv)[0].get("quiet")))
+        setup_logging(bool(parse_flags(argv)[0].get("quiet")))
         job, secrets = _existing_job(argv, "resend")
         if not secrets.posthog_api_key:
             raise UsageError("--posthog_api_key: required (flag or POSTHOG_API_KEY)")

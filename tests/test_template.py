@@ -450,9 +450,9 @@ def test_deploy_targets_name_a_missing_variable_and_run_nothing(target, missing,
     assert calls == []
 
 
-def _readme_commands() -> list[list[str]]:
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("<!-- deploy:begin -->"):readme.index("<!-- deploy:end -->")]
+def _deploy_doc_commands() -> list[list[str]]:
+    page = (REPO / "docs" / "deploy.md").read_text()
+    section = page[page.index("<!-- deploy:begin -->"):page.index("<!-- deploy:end -->")]
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", section, re.S):
         for line in block.replace("\\\n", " ").splitlines():
@@ -461,8 +461,8 @@ def _readme_commands() -> list[list[str]]:
     return commands
 
 
-def test_readme_deploy_commands_use_real_options_variables_and_parameters():
-    commands = _readme_commands()
+def test_deploy_doc_commands_use_real_options_variables_and_parameters():
+    commands = _deploy_doc_commands()
     pipelines = [c[c.index("pipeline") + 1:] for c in commands if c[1:3] == ["-m", "pipeline"]]
     makes = [c for c in commands if c[0] == "make"]
     launches = [c for c in commands if c[:4] == ["gcloud", "dataflow", "flex-template", "run"]]

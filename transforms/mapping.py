@@ -1,7 +1,7 @@
 """Every Amplitude export field and the PostHog field it becomes, as data.
 
-``TABLE`` is the mapping the README shows (``python -m transforms.mapping`` prints it) and a test
-keeps the two equal. Rows marked ``copy`` are applied by the translation straight from this table;
+``TABLE`` is the mapping docs/mapping.md shows (``python -m transforms.mapping`` prints it) and a
+test keeps the two equal. Rows marked ``copy`` are applied by the translation straight from this table;
 the other rows describe rules that ``transforms.translate`` implements in code, and each of them
 has a behaviour test keyed by the row.
 
@@ -217,7 +217,7 @@ def _code(name: str) -> str:
 
 
 def render_table() -> str:
-    """The README's mapping table, in Markdown."""
+    """The mapping table of docs/mapping.md, in Markdown."""
     lines = [
         "| Amplitude | PostHog | How | Where and why we differ from Aplistorical |",
         "| --- | --- | --- | --- |",

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 __all__ = ["TranslationSettings", "USER_PROPERTIES_MODES"]
 
 # "set": user properties update the person ($set); "root": merged into the event's properties;
-# "property": nested under properties.user_properties. See the README's mapping section.
+# "property": nested under properties.user_properties. See docs/mapping.md.
 USER_PROPERTIES_MODES = ("set", "root", "property")
 
 
