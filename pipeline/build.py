@@ -34,6 +34,15 @@ def _avro_record(event: dict) -> dict:
             "properties": orjson.dumps(event.get("properties") or {}).decode()}
 
 
+def _tagged(event: dict, job_name: str) -> dict:
+    """A generated event with the job's ``$import_job_id``, as translated events carry it."""
+    return {**event, "properties": {**event.get("properties", {}), "$import_job_id": job_name}}
+
+
+def _on_days(event: dict, days: frozenset) -> bool:
+    return str(event.get("timestamp") or "")[:10] in days
+
+
 def _is_event(element) -> bool:
     return not isinstance(element, HourMarker)
 
@@ -55,10 +64,13 @@ def _sink(job: Job, secrets: Secrets) -> WriteToPostHog:
 
 
 def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
-          all_hours: list[str], run_id: str, started_at: str | None = None) -> None:
+          all_hours: list[str], run_id: str, started_at: str | None = None,
+          generated_days: frozenset | None = None) -> None:
     """Adds the migration of ``hours`` to ``pipeline``; generated events cover ``all_hours``.
 
     ``started_at`` (ISO UTC) is recorded with each hour as the time it was fetched after.
+    ``generated_days`` (a repair, see ``pipeline.repair``): send only the generated events whose
+    timestamp falls on one of these UTC days, and leave the job's generated record as it is.
     """
     state = state_dir(job.work_dir, job.dry_run)
     if job.source == "amplitude":
@@ -90,14 +102,21 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
     generated = pipeline | "Generate" >> GenerateEvents(
         state, all_hours, committed, job.identify_mode, group_identify=job.group_identify,
         person_snapshot=job.person_snapshot)
-    snapshots = generated.snapshots
+    generated_events = generated.events | "TagGenerated" >> beam.Map(_tagged, job.job_name)
+    snapshots = generated.snapshots | "TagSnapshots" >> beam.Map(_tagged, job.job_name)
+    if generated_days is not None:
+        generated_events = generated_events | "OnlyRepairedDays" >> beam.Filter(
+            _on_days, generated_days)
+        snapshots = snapshots | "OnlyRepairedDaysSnapshots" >> beam.Filter(
+            _on_days, generated_days)
     if job.dry_run:
-        _write_avro(generated.events, job, run_id, "generated")
+        _write_avro(generated_events, job, run_id, "generated")
         _write_avro(snapshots, job, run_id, "snapshots")
         failed = [pipeline | "NoFailures" >> beam.Create([])]
     else:
-        failed = [(generated.events | "WriteGenerated" >> _sink(job, secrets)).failed]
+        failed = [(generated_events | "WriteGenerated" >> _sink(job, secrets)).failed]
         # Person snapshots must be the last $set PostHog ingests: see pipeline.generated.
         snapshots = snapshots | "AfterGenerated" >> WaitOn(failed[0])
         failed.append((snapshots | "WriteSnapshots" >> _sink(job, secrets)).failed)
-    (generated.events, snapshots) | "RecordGenerated" >> RecordGenerated(state, failed)
+    if generated_days is None:
+        (generated_events, snapshots) | "RecordGenerated" >> RecordGenerated(state, failed)

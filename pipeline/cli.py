@@ -1,4 +1,4 @@
-"""``python -m pipeline [init|preview|status|resend] [options]``: parse, run, report, exit code.
+"""``python -m pipeline [init|preview|status|resend|verify] [options]``: run and exit code.
 
 The exit codes, the logging set-up and the search for an abort behind a runner's error live in
 ``pipeline.console``, shared with the other commands.
@@ -48,6 +48,9 @@ def run(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--version"]:
         print(f"aplistorical {tool_version()} (apache-beam {beam.__version__})")
         return OK
+    if argv[:1] == ["verify"]:
+        from pipeline.verify import verify  # its own modules: see pipeline.verify
+        return verify(argv[1:])
     if argv and argv[0] in ("init", "status", "resend", "preview"):
         from pipeline import commands  # the subcommands load only when asked for
         return getattr(commands, argv[0])(argv[1:])

@@ -71,7 +71,7 @@ class Job:
         return TranslationSettings.from_flags(
             ignore_event=self.ignore_event, rename_event=self.rename_event,
             rename_property=self.rename_property,
-            user_properties_mode=self.user_properties_mode)
+            user_properties_mode=self.user_properties_mode, import_job_id=self.job_name)
 
     def path(self, *parts: str) -> str:
         return join(self.work_dir, *parts)

@@ -235,7 +235,7 @@ def help_text() -> str:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
         description="Migrate Amplitude history to PostHog. Subcommands: init, preview, status, "
-        "resend. "
+        "resend, verify. "
         "Beam's own options (--runner, --direct_num_workers, --project, ...) pass through.")
     for cls in OPTION_CLASSES:
         group = parser.add_argument_group(cls.__doc__)

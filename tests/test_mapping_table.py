@@ -74,6 +74,10 @@ RULE_EXAMPLES = {
               rename_property=["language::locale"])["locale"] == "English"
         and "locale" not in props({"event_properties": {"language": "English"}})),
     ((), "properties.$geoip_disable"): lambda: props()["$geoip_disable"] is True,
+    ((), "properties.$import_job_id"): lambda: (
+        props({"event_properties": {"$import_job_id": "x"}},
+              import_job_id="job-1")["$import_job_id"] == "job-1"
+        and "$import_job_id" not in props()),
     (("os_name",), "properties.$browser"): lambda: props(WEB)["$browser"] == "Firefox",
     (("os_version",), "properties.$browser_version"): lambda: (
         props(WEB)["$browser_version"] == "128"),

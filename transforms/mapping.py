@@ -118,6 +118,13 @@ TABLE: tuple[FieldMapping, ...] = (
         (), "properties.$geoip_disable",
         "always `true`: the location above is the one Amplitude saw",
         "Not set, so PostHog placed old events by today's GeoIP lookup of their IP."),
+    # PostHog's batch importer tags what it imports the same way:
+    # https://github.com/PostHog/posthog/blob/master/rust/batch-import-worker/src/parse/content/amplitude.rs
+    FieldMapping(
+        (), "properties.$import_job_id",
+        "always the job's `--job_name`, on every event the job sends, generated ones too: filter "
+        "or delete one import by it; `verify` counts the job's events in PostHog by it",
+        "Not set by Aplistorical. The property PostHog's own importer sets on what it imports."),
     FieldMapping(
         ("os_name",), "properties.$browser", "web rows (`platform` `Web`)",
         "On web rows Amplitude's `os_*` fields describe the browser; Aplistorical sent "

@@ -225,6 +225,8 @@ def translate_line(line: bytes, settings: TranslationSettings | None = None) -> 
         _add_groups(groups, properties)
 
     _add_user_properties(user_properties, settings.user_properties_mode, properties)
+    if settings.import_job_id is not None:  # after user properties: the job's tag always wins
+        properties["$import_job_id"] = settings.import_job_id
     event = {"event": name, "distinct_id": distinct_id, "uuid": event_uuid, "timestamp": timestamp,
              "properties": properties}
     return _make(Translation, (event, None, False, None, row))
