@@ -21,7 +21,7 @@ import orjson
 
 from connectors.errors import MigrationAbort
 from connectors.files import write_atomically
-from connectors.posthog_query import PostHogQueryClient, QueryError
+from connectors.posthog_query import PostHogQueryClient, QueryError, app_host_for
 from pipeline.console import ERROR, INCOMPLETE, OK, USAGE, setup_logging
 from pipeline.options import UsageError
 from pipeline.verify_compare import (QUERY_LIMIT, SHORT, compare, count_query, day_ranges,
@@ -110,8 +110,10 @@ def format_result(result: dict) -> str:
 
 
 def _repair_command(job, settings: VerifySettings) -> str:
+    host = ("" if settings.app_host == app_host_for(job.posthog_host)
+            else f" --posthog_app_host {settings.app_host}")
     return (f"python -m pipeline verify --work_dir {job.work_dir} --posthog_project_id "
-            f"{settings.project_id} --repair")
+            f"{settings.project_id}{host} --repair")
 
 
 def verify(argv: list[str]) -> int:

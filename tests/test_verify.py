@@ -165,3 +165,13 @@ def test_docs_show_the_hogql_sent_and_every_option():
     for action in parser._actions:
         assert "Default" in action.help or "Required" in action.help
         assert f"| `{action.option_strings[0]}" in docs, action.option_strings[0]
+
+
+def test_a_repair_reads_preserved_exports_only_when_every_hour_has_one(tmp_path):
+    from pipeline.repair import _source_for
+    job = jobs.Job(start="20240301T00", end="20240301T01", job_name=JOB, work_dir=str(tmp_path))
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "20240301T00.zip").write_bytes(b"")
+    assert _source_for(job, ["20240301T00", "20240301T01"]) is job
+    replayed = _source_for(job, ["20240301T00"])
+    assert (replayed.source, replayed.source_path) == ("files", f"{tmp_path}/exports/*.zip")
