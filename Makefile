@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench pictures clean
 
 # The tool alone (editable, so the checkout's code is what runs): enough for `make demo` and for
 # migrating a project. The test and benchmark extras are added only when they are needed.
@@ -30,6 +30,12 @@ test: $(TEST_STAMP)
 
 bench: $(TEST_STAMP)
 	$(PY) -m benchmarks
+
+# docs/report.png and docs/preview.png from a fresh demo run (needs headless Chromium).
+pictures: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[pictures]"
+	$(PY) -m sandbox.demo
+	$(PY) -m sandbox.pictures
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

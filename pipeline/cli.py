@@ -1,4 +1,4 @@
-"""``python -m pipeline [init|status|resend|verify] [options]``: parse, run, report, exit code.
+"""``python -m pipeline [init|preview|status|resend|verify] [options]``: run and exit code.
 
 The exit codes, the logging set-up and the search for an abort behind a runner's error live in
 ``pipeline.console``, shared with the other commands.
@@ -47,7 +47,7 @@ def run(argv: list[str] | None = None) -> int:
     if argv[:1] == ["verify"]:
         from pipeline.verify import verify  # its own modules: see pipeline.verify
         return verify(argv[1:])
-    if argv and argv[0] in ("init", "status", "resend"):
+    if argv and argv[0] in ("init", "status", "resend", "preview"):
         from pipeline import commands  # the subcommands load only when asked for
         return getattr(commands, argv[0])(argv[1:])
     if "-h" in argv or "--help" in argv:

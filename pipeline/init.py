@@ -311,6 +311,8 @@ def _summary(job: jobs.Job, beam_args: list[str]) -> str:
         f"({hours} hour{'s' if hours != 1 else ''}), to {job.posthog_host}.",
         "The keys are not stored. Export them in the shell that runs the job:",
         *(f"  export {name}=…" for name in env),
+        "See what its first rows become (nothing is sent):",
+        f"  {shlex.join(['python', '-m', 'pipeline', 'preview', '--work_dir', job.work_dir])}",
         "Then run the job (the same command resumes it):",
         f"  {command}",
     ])

@@ -229,8 +229,8 @@ def parse_flags(argv: list[str]) -> tuple[dict, list[str]]:
 def help_text() -> str:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
-        description="Migrate Amplitude history to PostHog. Subcommands: init, status, resend, "
-        "verify. "
+        description="Migrate Amplitude history to PostHog. Subcommands: init, preview, status, "
+        "resend, verify. "
         "Beam's own options (--runner, --direct_num_workers, --project, ...) pass through.")
     for cls in OPTION_CLASSES:
         group = parser.add_argument_group(cls.__doc__)

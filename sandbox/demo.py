@@ -1,9 +1,9 @@
 """``make demo``: a whole migration between the local sandbox servers, no account needed.
 
 Generates a realistic export (web and mobile, anonymous and identified users, a few bad rows),
-serves it from the sandbox Amplitude Export API, runs ``python -m pipeline`` against it and the
-sandbox PostHog capture server, prints the report, then checks with ``verify`` what the sandbox
-PostHog holds through its query API.
+serves it from the sandbox Amplitude Export API, previews its first rows with ``python -m pipeline
+preview``, runs ``python -m pipeline`` against it and the sandbox PostHog capture server, prints
+the report, then checks with ``verify`` what the sandbox PostHog holds through its query API.
 """
 
 from __future__ import annotations
@@ -54,15 +54,18 @@ def main(argv: list[str] | None = None) -> int:
     posthog = PostHogCaptureServer(DEMO_KEYS["POSTHOG_API_KEY"], record_path=received,
                                    personal_api_key=DEMO_KEYS["POSTHOG_PERSONAL_API_KEY"])
     with amplitude, posthog:
-        command = [sys.executable, "-m", "pipeline", "--runner", "DirectRunner",
-                   "--start", start, "--end", end, "--job_name", "demo",
-                   "--work_dir", os.path.join(args.out, "job"),
-                   "--amplitude_url", amplitude.url, "--posthog_host", posthog.url,
-                   *pipeline_args]
+        job = ["--start", start, "--end", end, "--job_name", "demo",
+               "--work_dir", os.path.join(args.out, "job"),
+               "--amplitude_url", amplitude.url, "--posthog_host", posthog.url, *pipeline_args]
         print("Sandbox Amplitude Export API:", amplitude.url)
         print("Sandbox PostHog capture:     ", posthog.url)
-        print("$", " ".join(command), "   # keys come from the environment")
-        code = subprocess.call(command, env={**os.environ, **DEMO_KEYS})
+        # What a user does first: look at what the first rows become, then migrate.
+        for command in ([sys.executable, "-m", "pipeline", "preview", "--rows", "200", *job],
+                        [sys.executable, "-m", "pipeline", "--runner", "DirectRunner", *job]):
+            print("$", " ".join(command), "   # keys come from the environment")
+            code = subprocess.call(command, env={**os.environ, **DEMO_KEYS})
+            if code:
+                break
         print(f"The sandbox PostHog accepted {len(posthog.events):,} events "
               f"({posthog.duplicates:,} duplicates by uuid), saved in {received}.")
         if code != 0:
