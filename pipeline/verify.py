@@ -27,7 +27,7 @@ from pipeline.options import UsageError
 from pipeline.verify_compare import (QUERY_LIMIT, SHORT, compare, count_query, day_ranges,
                                      halves)
 from pipeline.verify_counts import Sent, sent_by_the_job
-from pipeline.verify_options import VerifySettings, parse_verify
+from pipeline.verify_options import VerifySettings, parse_verify, verify_help
 
 __all__ = ["VERIFY_FILE", "verify"]
 
@@ -117,6 +117,9 @@ def _repair_command(job, settings: VerifySettings) -> str:
 
 
 def verify(argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:
+        print(verify_help())
+        return OK
     setup_logging("--quiet" in argv or "-q" in argv)
     try:
         job, secrets, settings, beam_args = parse_verify(argv)
