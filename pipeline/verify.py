@@ -68,7 +68,8 @@ def check(client: PostHogQueryClient, job_name: str, sent: Sent, wait_minutes: f
     records = _collect(client, job_name, list(sent.days), len(sent.names), queries)
     result = compare(sent.days, sent.names, records)
     deadline = time.monotonic() + wait_minutes * 60
-    poll = min(60.0, max(2.0, wait_minutes * 6))
+    # About ten re-checks over the wait: PostHog allows about 120 HogQL queries an hour per key.
+    poll = min(600.0, max(2.0, wait_minutes * 6))
     rounds = 1
     while result["status"] == SHORT and time.monotonic() < deadline:
         sleep(min(poll, max(0.0, deadline - time.monotonic())))
@@ -169,7 +170,9 @@ def verify(argv: list[str]) -> int:
               f"{len(persons['mismatches'])} property mismatch(es) (listed in verify.json).")
     print(f"Written: {job.path(VERIFY_FILE)}")
     if result["short_days"]:
-        days = ", ".join(result["short_days"][:_SHOWN])
+        more = len(result["short_days"]) - _SHOWN
+        days = ", ".join(result["short_days"][:_SHOWN]) + (
+            f" and {more} more (in verify.json)" if more > 0 else "")
         print(f"Short days: {days}. Repair them with: {_repair_command(job, settings)}",
               file=sys.stderr)
         return INCOMPLETE
