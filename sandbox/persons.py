@@ -1,7 +1,8 @@
 """A pure model of how PostHog turns ingested events into persons: merges and person properties.
 
 No I/O: feed it events one by one, in the order PostHog would process them, and read the persons
-back. Each rule follows PostHog's public source (repository PostHog/posthog, cited per rule):
+back. Each rule follows PostHog's public source (repository PostHog/posthog, cited per rule);
+the id, name and property rules it shares with the job live in ``transforms.posthog_rules``.
 
 - capture stringifies ``distinct_id``, replaces NUL by U+FFFD and cuts it to 200 characters
   (``RawEvent::extract_distinct_id``,
@@ -38,64 +39,24 @@ from dataclasses import dataclass, field
 
 import orjson
 
-__all__ = ["MAX_DISTINCT_ID_CHARS", "MAX_EVENT_NAME_CHARS", "EVENT_TO_PERSON_PROPERTIES",
+from transforms.posthog_rules import (EVENT_TO_PERSON_PROPERTIES, MAX_DISTINCT_ID_CHARS,
+                                     MAX_EVENT_NAME_CHARS, captured_distinct_id, initial_name,
+                                     is_distinct_id_illegal, is_distinct_id_unmergeable,
+                                     person_updates)
+
+__all__ = ["EVENT_TO_PERSON_PROPERTIES", "MAX_DISTINCT_ID_CHARS", "MAX_EVENT_NAME_CHARS",
            "Person", "PersonModel", "capture_distinct_id", "initial_name", "interleave",
            "is_distinct_id_illegal", "is_distinct_id_unmergeable"]
 
-MAX_DISTINCT_ID_CHARS = 200
-MAX_EVENT_NAME_CHARS = 200
-_MAX_MERGEABLE_CHARS = 400  # posthog_persondistinctid.distinct_id is varchar(400)
-
-_EVENT_TO_PERSON = (
-    "$app_build", "$app_name", "$app_namespace", "$app_version", "$browser", "$browser_version",
-    "$device_type", "$current_url", "$pathname", "$os", "$os_name", "$os_version",
-    "$referring_domain", "$referrer", "$screen_height", "$screen_width", "$viewport_height",
-    "$viewport_width", "$raw_user_agent")
-_CAMPAIGN = (
-    "utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_name", "utm_term", "gclid",
-    "gad_source", "gclsrc", "dclid", "gbraid", "wbraid", "fbclid", "msclkid", "twclid",
-    "li_fat_id", "mc_cid", "igshid", "ttclid", "rdt_cid", "irclid", "_kx", "epik", "qclid",
-    "sccid")
-# The properties ingestion copies from every event onto its person, in PostHog's order.
-EVENT_TO_PERSON_PROPERTIES = _EVENT_TO_PERSON + _CAMPAIGN
-
+# person-update.ts: "filtered" properties do not trigger a person write on their own.
 _FILTERED = frozenset((
     "$current_url", "$pathname", "$referring_domain", "$referrer", "$screen_height",
     "$screen_width", "$viewport_height", "$viewport_width", "$browser", "$browser_version",
     "$device_type", "$raw_user_agent", "$os", "$os_name", "$os_version"))
 _PERSON_EVENTS = frozenset(("$identify", "$create_alias", "$merge_dangerously", "$set"))
 _NO_PERSON_UPDATE_EVENTS = frozenset(("$exception", "$$heatmap"))
-
-_INSENSITIVE = ("anonymous", "guest", "distinctid", "distinct_id", "id", "not_authenticated",
-                "email", "undefined", "true", "false")
-_SENSITIVE = ("[object Object]", "NaN", "None", "none", "null", "0", "undefined")
-
-
-def _quoted(ids) -> set[str]:
-    return {*ids, *(f"'{i}'" for i in ids), *(f'"{i}"' for i in ids)}
-
-
-_ILLEGAL_INSENSITIVE = frozenset(_quoted(_INSENSITIVE))
-_ILLEGAL_SENSITIVE = frozenset(_quoted(_SENSITIVE))
 # PostHog derives person uuids from the team and distinct_id; any fixed namespace will do here.
 _PERSON_NAMESPACE = uuid.UUID("5a1b7c4e-2f0d-4c3b-9e8a-6d1f0b2c3a4e")
-
-
-def initial_name(key: str) -> str:
-    """PostHog's ``$initial_`` name for an event-to-person property (its first ``$`` dropped)."""
-    return "$initial_" + key.replace("$", "", 1)
-
-
-def is_distinct_id_illegal(distinct_id: str) -> bool:
-    """PostHog's ``isDistinctIdIllegal``: ids it assumes come from a bug and never merges."""
-    return (distinct_id.strip() == "" or distinct_id.lower() in _ILLEGAL_INSENSITIVE
-            or distinct_id in _ILLEGAL_SENSITIVE)
-
-
-def is_distinct_id_unmergeable(distinct_id: str) -> bool:
-    """PostHog's ``isDistinctIdUnmergeable``: illegal, or holding NUL, or over 400 characters."""
-    return (is_distinct_id_illegal(distinct_id) or "\x00" in distinct_id
-            or len(distinct_id) > _MAX_MERGEABLE_CHARS)
 
 
 def capture_distinct_id(value) -> str | None:
@@ -103,8 +64,7 @@ def capture_distinct_id(value) -> str | None:
     if value is None:
         return None
     text = value if isinstance(value, str) else orjson.dumps(value).decode()
-    text = text.replace("\x00", "\ufffd")
-    return text[:MAX_DISTINCT_ID_CHARS] or None
+    return captured_distinct_id(text) or None
 
 
 @dataclass
@@ -118,37 +78,20 @@ class Person:
     created_at: str | None = None
 
 
-def _with_event_properties(properties: dict) -> tuple[dict, dict]:
-    """The event's ``$set`` and ``$set_once`` once ingestion has added its event-to-person copies."""
-    set_ = properties.get("$set")
-    set_once = properties.get("$set_once")
-    set_ = dict(set_) if isinstance(set_, dict) else {}
-    set_once = dict(set_once) if isinstance(set_once, dict) else {}
-    found = False
-    for key in EVENT_TO_PERSON_PROPERTIES:
-        if key in properties:
-            found = True
-            set_.setdefault(key, properties[key])
-            set_once.setdefault(initial_name(key), properties[key])
-    if found and "$os_name" in properties:
-        # $os_name stands in for $os and is not kept under its own name.
-        set_.setdefault("$os", properties["$os_name"])
-        set_once.setdefault("$initial_os", properties["$os_name"])
-        set_.pop("$os_name", None)
-        set_once.pop("$initial_os_name", None)
-    return set_, set_once
-
-
 class PersonModel:
     """Persons as PostHog builds them from events processed in ``ingest`` call order.
 
     ``warnings`` holds ``(kind, detail)`` for what PostHog reports as ingestion warnings or
     alters silently: ``cannot_merge_with_illegal_distinct_id``, ``cannot_merge_already_identified``,
     ``distinct_id_truncated``, ``event_name_truncated``, ``missing_distinct_id``.
+
+    ``write_filtered_changes`` keeps changes PostHog would not write (a change only to filtered
+    properties): the person as it would be if every update were written, to compare with.
     """
 
-    def __init__(self, team_id: int = 1):
+    def __init__(self, team_id: int = 1, write_filtered_changes: bool = False):
         self._team = team_id
+        self._write_filtered = write_filtered_changes
         self._by_id: dict[str, Person] = {}
         self.warnings: list[tuple[str, str]] = []
 
@@ -178,7 +121,7 @@ class PersonModel:
         if properties.get("$process_person_profile") is False:
             return
         timestamp = event.get("timestamp")
-        set_, set_once = _with_event_properties(properties)
+        set_, set_once = person_updates(properties)
         unset = properties.get("$unset") or ()
         if name in _NO_PERSON_UPDATE_EVENTS:
             set_, set_once, unset = {}, {}, ()
@@ -225,7 +168,7 @@ class PersonModel:
                    if isinstance(key, str) and key in current]
         if removed:
             triggers = True
-        if not triggers:
+        if not triggers and not self._write_filtered:
             return  # a filtered-only change is never written
         current.update(changes)
         for key in removed:
