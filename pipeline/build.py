@@ -93,4 +93,5 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
         # Person snapshots must be the last $set PostHog ingests: see pipeline.generated.
         snapshots = snapshots | "AfterGenerated" >> WaitOn(failed[0])
         failed.append((snapshots | "WriteSnapshots" >> _sink(job, secrets)).failed)
-    (generated.events, snapshots) | "RecordGenerated" >> RecordGenerated(state, failed)
+    (generated.events, snapshots) | "RecordGenerated" >> RecordGenerated(
+        state, failed, generated.identities)

@@ -9,10 +9,10 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.generated import GenerateEvents, WaitOn
-from pipeline.snapshots import group_identify_event, identify_event, person_snapshot_event
+from pipeline.snapshots import group_identify_event, identify_event
 from tests.e2e import Export, report, run_cli, cli_args, servers
 from tests.people_rows import person, row
-from transforms.facts import GROUPS, PERSON_SET, PERSON_SET_ONCE, HourFacts, merge_facts
+from transforms.facts import GROUPS, HourFacts, merge_facts
 from transforms.translate import translate_line
 
 pytestmark = pytest.mark.timeout(300)
@@ -79,16 +79,22 @@ def write_facts(state, hour, lines):
     return facts.to_dict()
 
 
+def _check(check):
+    """An ``assert_that`` matcher that runs ``check`` on the elements (assertions inside)."""
+    def matcher(elements):
+        check(list(elements))
+    return matcher
+
+
 def test_generate_events_aggregates_the_facts_of_every_hour(tmp_path):
     first = write_facts(tmp_path, HOURS[0], ROWS[::2])
     second = write_facts(tmp_path, HOURS[1], ROWS[1::2])
     merged = merge_facts(first, second)
-    once = {r[0]: r for r in merged[PERSON_SET_ONCE]}
-    expected_events = ([identify_event((u, d), ts) for u, d, ts in merged["pairs"]]
+    pairs = {(u, d): ts for u, d, ts in merged["pairs"]}
+    assert set(pairs) == {("user-1", "device-1"), ("user-1", "device-1b"),
+                          ("user-2", "device-2"), ("user-2", "server-2")}
+    expected_events = ([identify_event(pair, ts) for pair, ts in pairs.items()]
                        + [group_identify_event(r) for r in merged[GROUPS]])
-    expected_snapshots = [person_snapshot_event(r, once.get(r[0])) for r in merged[PERSON_SET]]
-    assert {s["distinct_id"]: s["properties"]["$set"]["plan"] for s in expected_snapshots} == {
-        "user-1": "enterprise", "user-2": "team"}
     groups = {(e["properties"]["$group_type"], e["properties"]["$group_key"]):
               e["properties"]["$group_set"] for e in expected_events
               if e["event"] == "$groupidentify"}
@@ -96,12 +102,25 @@ def test_generate_events_aggregates_the_facts_of_every_hour(tmp_path):
                       ("company", "globex"): {"seats": 5}, ("project", "42"): {},
                       ("team", "red"): {"floor": 3}, ("team", "blue"): {"floor": 2},
                       ("team", "green"): {"floor": 9}}
+
+    def check_snapshots(snapshots):
+        by_id = {s["distinct_id"]: s["properties"]["$set"] for s in snapshots}
+        assert len(by_id) == len(snapshots) == 3  # device-9 never logged in: a person of its own
+        assert {d: p["plan"] for d, p in by_id.items()} == {
+            "user-1": "enterprise", "user-2": "team", "device-9": "free"}
+        # The backend's row for user-2 set nothing; its earlier rows keep their values.
+        assert by_id["user-2"]["city_name"] == "Paris" and by_id["user-2"]["$os"] == "Windows"
+        assert by_id["user-1"]["$initial_referrer"] == "news.example"
+        assert by_id["user-1"]["$initial_browser"] == "Firefox"
+
     with BeamTestPipeline() as pipeline:
         barrier = pipeline | "Committed" >> beam.Create([(HOURS[0], "done")])
         # The third hour has no facts file (not committed yet): it adds nothing.
         generated = pipeline | GenerateEvents(str(tmp_path), HOURS, barrier)
         assert_that(generated.events, equal_to(expected_events))
-        assert_that(generated.snapshots, equal_to(expected_snapshots), label="Snapshots")
+        assert_that(generated.snapshots, _check(check_snapshots), label="Snapshots")
+        assert_that(generated.identities, equal_to([("pairs_seen", 4), ("identify_sent", 4)]),
+                    label="Identities")
 
 
 def test_generate_events_honours_the_switches(tmp_path):
