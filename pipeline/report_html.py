@@ -16,6 +16,7 @@ from html import escape
 from typing import Any
 
 from pipeline.report_charts import Series, bar_chart
+from pipeline.report_people import identities_html, warnings_html
 
 __all__ = ["render_report_html"]
 
@@ -334,6 +335,7 @@ def render_report_html(report: dict) -> str:
         _dead_letters(report), "</div>", '<div style="height:20px"></div>',
         _day_chart(report, delivered_label), _hour_chart(report, delivered_label),
         '<div class="grid2">', _top_events(report), _failed_hours(report), "</div>",
+        '<div class="grid2">', identities_html(report), warnings_html(report), "</div>",
         '<div style="height:20px"></div>', _settings(report),
     ))
     title = f"Migration report: {_text(report.get('job_name'))}"

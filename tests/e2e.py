@@ -41,6 +41,10 @@ class Export:
                  person_snapshot: bool = True) -> dict[str, dict]:
         """uuid -> event for every row that migrates, plus the job's generated events.
 
+        Also sets ``persons``: ``[(distinct_ids as PostHog stores them, properties)]`` of every
+        person whose events carried properties, as Amplitude had them (a user with the devices
+        it was first seen on, each property's latest value, each first-touch value's earliest).
+
         Pairs, groups and persons are found from the raw rows, independently of the pipeline's
         facts; ``identify_mode`` is ``pairs`` or ``off`` (per-file events depend on how the
         source split the hours into files).
@@ -96,24 +100,27 @@ class Export:
                 events[group_identify_uuid(kind, key, source)] = {
                     "event": "$groupidentify", "distinct_id": distinct_id, "timestamp": ts,
                     "properties": {"$group_type": kind, "$group_key": key, "$group_set": props}}
-        if person_snapshot:
-            people: dict[str, list[str]] = {}
-            for distinct_id in stamps:
-                owner = owners.get(distinct_id) if identify_mode == "pairs" else None
-                people.setdefault(owner[1] if owner else distinct_id, []).append(distinct_id)
-            for members in people.values():
-                values = {}
-                for table, pick in ((latest, max), (earliest, min)):
-                    best = {}
-                    for member in members:
-                        for key, kept in table.get(member, {}).items():
-                            best[key] = pick(best.get(key, kept), kept, key=_stamp)
-                    values.update({key: kept[2] for key, kept in best.items()})
-                ts, source = max(stamps[m] for m in members)
+        people: dict[str, list[str]] = {}
+        for distinct_id in stamps:
+            owner = owners.get(distinct_id) if identify_mode == "pairs" else None
+            people.setdefault(owner[1] if owner else distinct_id, []).append(distinct_id)
+        self.persons = []
+        for person, members in people.items():
+            values = {}
+            for table, pick in ((latest, max), (earliest, min)):
+                best = {}
                 for member in members:
-                    events[person_snapshot_uuid(member, source)] = {
-                        "event": "$set", "distinct_id": member, "timestamp": ts,
-                        "properties": {"$set": values}}
+                    for key, kept in table.get(member, {}).items():
+                        best[key] = pick(best.get(key, kept), kept, key=_stamp)
+                values.update({key: kept[2] for key, kept in best.items()})
+            owned = [d for d, (_, user) in owners.items() if user == person]
+            ids = {captured_distinct_id(i) for i in (person, *members, *owned)}
+            self.persons.append((ids, values))
+            ts, source = max(stamps[m] for m in members)
+            for member in members if person_snapshot else ():
+                events[person_snapshot_uuid(member, source)] = {
+                    "event": "$set", "distinct_id": member, "timestamp": ts,
+                    "properties": {"$set": values}}
         return events
 
 
