@@ -13,6 +13,7 @@ import orjson
 from connectors.hours import hour_range, hour_start
 from sandbox.amplitude import AmplitudeExportServer
 from sandbox.generate import generate_rows_by_hour
+from sandbox.persons import PersonModel, interleave
 from sandbox.posthog import PostHogCaptureServer
 from transforms.settings import TranslationSettings
 from pipeline.snapshots import group_identify_uuid, person_snapshot_uuid
@@ -143,6 +144,19 @@ def _add_groups(groups: dict, row: dict, ts: str, source: str, distinct_id: str)
                 props = properties.get("$set", {})
             candidate = (bool(props), ts, source, distinct_id, props)
             groups[(kind, key)] = max(groups.get((kind, key), candidate), candidate, key=_rank)
+
+
+def assert_persons_as_amplitude_had_them(events: list[dict], expected_persons, seeds=range(6)):
+    """Feeds ``events`` (as PostHog received them) to a model of PostHog's person processing, in
+    several orders it may process them in, and checks every expected person each time."""
+    for seed in seeds:
+        model = PersonModel()
+        for event in interleave(events, seed):
+            model.ingest(event)
+        for distinct_ids, properties in expected_persons:
+            found = model.person(next(iter(distinct_ids)))
+            assert found is not None and found.distinct_ids == distinct_ids, (seed, distinct_ids)
+            assert found.properties == properties, (seed, distinct_ids)
 
 
 def make_export(rows: int, start: str, hours: int, seed: int = 1) -> Export:

@@ -8,7 +8,8 @@ import pytest
 from pipeline.people import merge_refusal, snapshot_events
 from pipeline.snapshots import file_identify_event
 from sandbox.persons import PersonModel, interleave
-from tests.e2e import Export, cli_args, report, run_cli, servers
+from tests.e2e import (Export, assert_persons_as_amplitude_had_them, cli_args, report, run_cli,
+                       servers)
 from tests.people_rows import person, row
 from tests.test_persons_model import ILLEGAL
 from transforms.person_facts import EARLIEST, LATEST
@@ -62,17 +63,6 @@ def export_of(seed: int) -> Export:
     # stale values, which only a snapshot on that lane too can correct.
     pinned = {ROWS[7]: HOURS[0], ROWS[5]: HOURS[2]}
     return Export(HOURS[0], HOURS[-1], [(pinned.get(line, hour), line) for hour, line in rows])
-
-
-def assert_persons_as_amplitude_had_them(events: list[dict], expected_persons, seeds=range(6)):
-    for seed in seeds:
-        model = PersonModel()
-        for event in interleave(events, seed):
-            model.ingest(event)
-        for distinct_ids, properties in expected_persons:
-            found = model.person(next(iter(distinct_ids)))
-            assert found is not None and found.distinct_ids == distinct_ids, (seed, distinct_ids)
-            assert found.properties == properties, (seed, distinct_ids)
 
 
 def test_the_job_leaves_every_person_as_amplitude_had_it_in_any_processing_order(tmp_path):
