@@ -94,4 +94,4 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
         snapshots = snapshots | "AfterGenerated" >> WaitOn(failed[0])
         failed.append((snapshots | "WriteSnapshots" >> _sink(job, secrets)).failed)
     (generated.events, snapshots) | "RecordGenerated" >> RecordGenerated(
-        state, failed, generated.identities)
+        state, failed, generated.identities, generated.complete)

@@ -24,21 +24,31 @@ import orjson
 from apache_beam.pvalue import PCollection
 
 from connectors.files import configure_gcs_emulator, exists, read_bytes
-from pipeline.ledger import (DEAD_LETTER, FACTS, GENERATED, hour_path, write_dead_letters,
-                             write_record)
+from connectors.posthog_client import DELIVERY_FAILED
+from pipeline.ledger import (DEAD_LETTER, FACTS, GENERATED, hour_path, read_records, status_of,
+                             write_dead_letters, write_record)
 from pipeline.people import ChooseIdentities, PersonSnapshots
 from pipeline.snapshots import file_identify_event, group_identify_event
 from transforms.facts import FILES, GROUPS, PERSON_SET, PERSON_SET_ONCE, best_row, keyed_rows
 from transforms.person_facts import EARLIEST, LATEST
 from transforms.posthog_rules import MAX_GROUP_KEY_CHARS
-from transforms.records import DONE, FAILED
+from transforms.records import DONE, EMPTY, FAILED
 
 __all__ = ["IDENTIFY_MODES", "GenerateEvents", "GeneratedEvents", "RecordGenerated", "WaitOn"]
 
 IDENTIFY_MODES = ("pairs", "per_file", "off")
 
 
-def _read_facts(hour: str, state: str, _barrier) -> list[dict]:
+def _job_complete(_, state: str, hours: list[str], _barrier) -> bool:
+    """Whether every hour of the job is done or empty once this run's hours are committed."""
+    configure_gcs_emulator()
+    records = read_records(state)
+    return all(status_of(records, hour) in (DONE, EMPTY) for hour in hours)
+
+
+def _read_facts(hour: str, state: str, complete: bool) -> list[dict]:
+    if not complete:  # generated events are final only once the job has every hour
+        return []
     configure_gcs_emulator()
     path = hour_path(state, FACTS, hour)
     return [orjson.loads(read_bytes(path))] if exists(path) else []
@@ -77,17 +87,23 @@ class GeneratedEvents(NamedTuple):
     ``events``: ``$identify`` and ``$groupidentify``, to send once every hour is committed.
     ``snapshots``: each person's final ``$set``, to send only after everything else (``WaitOn``).
     ``identities``: ``(name, count)`` of ``pipeline.people.IDENTITY_COUNTS`` (pairs mode).
+    ``complete``: one bool, whether every hour of the job was done; when not, the other outputs
+    are empty and nothing is recorded (``RecordGenerated``), so a later run sends them.
     """
 
     events: PCollection
     snapshots: PCollection
     identities: PCollection
+    complete: PCollection
 
 
 class GenerateEvents(beam.PTransform):
     """``PBegin -> GeneratedEvents``: the job's generated events, from the facts of ``hours``.
 
     ``barrier`` is a PCollection that is complete only when every hour of the run is committed.
+    Generated events carry the times of the job's earliest and latest events, so they are built
+    only once every hour of ``hours`` is done or empty: sent earlier, a later run adding earlier
+    hours would send them again under other dates, which PostHog does not deduplicate.
     ``identify_mode``: ``pairs`` (one ``$identify`` per device, with its first user: see
     ``pipeline.people``), ``per_file`` (one per user per export file, with the user's properties
     then; from the ``files`` facts, which the translate stage gathers only when given each
@@ -107,10 +123,14 @@ class GenerateEvents(beam.PTransform):
         self._group_identify, self._person_snapshot = group_identify, person_snapshot
 
     def expand(self, pbegin) -> GeneratedEvents:
+        complete = (pbegin
+                    | "Once" >> beam.Create([None])
+                    | "JobComplete" >> beam.Map(_job_complete, self._state, self._hours,
+                                                beam.pvalue.AsList(self._barrier)))
         facts = (pbegin
                  | "Hours" >> beam.Create(self._hours)
                  | "ReadFacts" >> beam.FlatMap(_read_facts, self._state,
-                                               beam.pvalue.AsList(self._barrier)))
+                                               beam.pvalue.AsSingleton(complete)))
         outputs = []
         # Devices belong to their first user in every mode that merges, so that snapshots are
         # per person; only pairs mode sends these $identify events.
@@ -144,7 +164,7 @@ class GenerateEvents(beam.PTransform):
         counts = identities.counts
         if self._identify_mode != "pairs":
             counts = pbegin | "NoIdentityCounts" >> beam.Create([])
-        return GeneratedEvents(events, snapshots, counts)
+        return GeneratedEvents(events, snapshots, counts, complete)
 
 
 def _after(element, _done):
@@ -169,14 +189,19 @@ class WaitOn(beam.PTransform):
 
 
 def _write_generated(_, state: str, sent_by_name: dict, failed_by_name: dict, failed: list,
-                     identities: dict):
+                     identities: dict, complete: bool):
+    if not complete:
+        return
     configure_gcs_emulator()
     counts = {name: n - failed_by_name.get(name, 0) for name, n in sent_by_name.items()}
     path = hour_path(state, DEAD_LETTER, GENERATED)
     if failed or exists(path):
         write_dead_letters(path, failed)
     reasons = dict(Counter(letter.reason for letter in failed))
-    write_record(state, GENERATED, FAILED if failed else DONE, counts, dead=reasons,
+    # Like an hour's dead letters: only a delivery that may succeed later (resend, or a rerun)
+    # leaves the record failed; an event PostHog refuses or that is too large never will be.
+    status = FAILED if reasons.get(DELIVERY_FAILED) else DONE
+    write_record(state, GENERATED, status, counts, dead=reasons,
                  identities=dict(sorted(identities.items())))
 
 
@@ -191,13 +216,15 @@ class RecordGenerated(beam.PTransform):
 
     Input: the generated ``PCollection[event dict]`` (or a tuple of them, one per sink) and, as
     ``failed``, the sinks' ``PCollection[DeadLetter]`` (or a list of them); ``identities``, the
-    ``(name, count)`` of ``GeneratedEvents.identities``, is kept in the record for the report.
+    ``(name, count)`` of ``GeneratedEvents.identities``, is kept in the record for the report;
+    ``complete``, ``GeneratedEvents.complete``: no record when false.
     Output: a PCollection with one None once the record is written, after every sink is done.
     """
 
-    def __init__(self, state: str, failed, identities=None):
+    def __init__(self, state: str, failed, identities=None, complete=None):
         super().__init__()
         self._state, self._failed, self._identities = state, failed, identities
+        self._complete = complete
 
     def expand(self, events):
         events = _all(events, "AllEvents")
@@ -212,10 +239,14 @@ class RecordGenerated(beam.PTransform):
         identities = self._identities
         if identities is None:
             identities = events.pipeline | "NoIdentities" >> beam.Create([])
+        complete = self._complete
+        if complete is None:
+            complete = events.pipeline | "Complete" >> beam.Create([True])
         return (events.pipeline
                 | "Once" >> beam.Create([None])
                 | "WriteRecord" >> beam.Map(_write_generated, self._state,
                                             beam.pvalue.AsDict(sent),
                                             beam.pvalue.AsDict(failed_names),
                                             beam.pvalue.AsList(failed),
-                                            beam.pvalue.AsDict(identities)))
+                                            beam.pvalue.AsDict(identities),
+                                            beam.pvalue.AsSingleton(complete)))

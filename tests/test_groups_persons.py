@@ -9,6 +9,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.generated import GenerateEvents, WaitOn
+from pipeline.ledger import write_record
 from pipeline.snapshots import group_identify_event, identify_event
 from tests.e2e import (Export, assert_persons_as_amplitude_had_them, cli_args, report, run_cli,
                        servers)
@@ -64,6 +65,12 @@ def shuffled_export(seed=5) -> Export:
     return Export(HOURS[0], HOURS[-1], [(HOURS[n % 3], line) for n, line in enumerate(lines)])
 
 
+def commit(state, hours, status="done"):
+    """Ledger records for ``hours``: generated events are built only once every hour is done."""
+    for hour in hours:
+        write_record(str(state), hour, status, {})
+
+
 def write_facts(state, hour, lines):
     facts = HourFacts()
     for line in lines:
@@ -107,9 +114,10 @@ def test_generate_events_aggregates_the_facts_of_every_hour(tmp_path):
         assert by_id["user-1"]["$initial_referrer"] == "news.example"
         assert by_id["user-1"]["$initial_browser"] == "Firefox"
 
+    commit(tmp_path, HOURS[:2])
+    commit(tmp_path, HOURS[2:], "empty")  # an empty hour has no facts file: it adds nothing
     with BeamTestPipeline() as pipeline:
         barrier = pipeline | "Committed" >> beam.Create([(HOURS[0], "done")])
-        # The third hour has no facts file (not committed yet): it adds nothing.
         generated = pipeline | GenerateEvents(str(tmp_path), HOURS, barrier)
         assert_that(generated.events, equal_to(expected_events))
         assert_that(generated.snapshots, _check(check_snapshots), label="Snapshots")
@@ -117,8 +125,21 @@ def test_generate_events_aggregates_the_facts_of_every_hour(tmp_path):
                     label="Identities")
 
 
+def test_nothing_is_generated_before_every_hour_of_the_job_is_done(tmp_path):
+    write_facts(tmp_path, HOURS[0], ROWS)
+    commit(tmp_path, HOURS[:1])
+    commit(tmp_path, HOURS[1:2], "failed")  # and HOURS[2] still pending
+    with BeamTestPipeline() as pipeline:
+        barrier = pipeline | "Committed" >> beam.Create([(HOURS[0], "done")])
+        generated = pipeline | GenerateEvents(str(tmp_path), HOURS, barrier)
+        assert_that(generated.events, equal_to([]))
+        assert_that(generated.snapshots, equal_to([]), label="Snapshots")
+        assert_that(generated.complete, equal_to([False]), label="Complete")
+
+
 def test_generate_events_honours_the_switches(tmp_path):
     write_facts(tmp_path, HOURS[0], ROWS)
+    commit(tmp_path, HOURS[:1])
     with BeamTestPipeline() as pipeline:
         barrier = pipeline | "Committed" >> beam.Create([(HOURS[0], "done")])
         generated = pipeline | GenerateEvents(str(tmp_path), HOURS[:1], barrier,
