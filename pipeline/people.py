@@ -157,7 +157,7 @@ def snapshot_events(members: Iterable[tuple[bool, list]]) -> list[dict]:
     values: dict = {}
     newest = ""
     for table in (latest, earliest):  # a first-touch value wins a name both tables hold
-        for key, (stamp, value) in table.by_id.get("", {}).items():
+        for key, (stamp, value) in table.values("").items():
             values[key] = value
             newest = max(newest, stamp)
     if not values:

@@ -36,6 +36,17 @@ def test_generated_events_wait_until_every_hour_of_the_job_is_done(tmp_path):
     assert sorted(e["uuid"] for e in events) == sorted(expected)
     assert orjson.loads((tmp_path / "ledger" / "generated.json").read_bytes())["status"] == "done"
 
+    # A straight run of the same job sends the same generated events, uuids and all.
+    straight = tmp_path / "straight"
+    amplitude, posthog = servers(export)
+    with amplitude, posthog:
+        code, _, err = run_cli(*cli_args(export, amplitude, posthog, straight))
+        assert code == 0, err[-3000:]
+        straight_events = list(posthog.events)
+    by_uuid = {e["uuid"]: e for e in _generated(straight_events)}
+    assert {e["uuid"]: e for e in _generated(events)} == by_uuid
+    assert len(by_uuid) == 13
+
 
 def test_a_generated_event_posthog_cannot_take_is_a_dead_letter_not_a_failed_job(tmp_path):
     # A person whose properties are over PostHog's 1 MB event limit: its own event and its

@@ -32,46 +32,82 @@ def _tie_break(a, b, latest: bool):
 
 
 class PersonTable:
-    """``{distinct_id: {property: (stamp, value)}}`` keeping the latest or the earliest stamp.
+    """Per distinct_id, each property's value and stamp: the latest stamp, or the earliest.
 
     A stamp is the event's timestamp followed by its uuid: both have one fixed width, so string
-    order is (time, uuid) order.
+    order is (time, uuid) order. ``values(distinct_id)`` gives ``{property: (stamp, value)}``.
     """
 
-    __slots__ = ("latest", "by_id")
+    __slots__ = ("latest", "_by_id")
 
     def __init__(self, latest: bool):
         self.latest = latest
-        self.by_id: dict[str, dict[str, tuple[str, object]]] = {}
+        # distinct_id -> [values, stamps, lowest stamp, highest stamp, front]: ``front`` is the
+        # properties of the event at the winning extreme (the highest stamp when keeping the
+        # latest), which no other event can beat. Most events of an hour come in time order,
+        # and those update whole dicts at once, in C; the others look only at the properties
+        # outside the front.
+        self._by_id: dict[str, list] = {}
 
     def add(self, distinct_id: str, stamp: str, properties: dict) -> None:
-        table = self.by_id.get(distinct_id)
-        if table is None:
-            self.by_id[distinct_id] = {key: (stamp, value) for key, value in properties.items()}
+        slot = self._by_id.get(distinct_id)
+        if slot is None:
+            self._by_id[distinct_id] = [dict(properties), dict.fromkeys(properties, stamp),
+                                        stamp, stamp, properties]
             return
+        values, stamps, lowest, highest, front = slot
         latest = self.latest
-        for key, value in properties.items():
-            known = table.get(key)
-            if known is None or (stamp > known[0] if latest else stamp < known[0]):
-                table[key] = (stamp, value)
-            elif stamp == known[0] and value != known[1]:
-                table[key] = (stamp, _tie_break(value, known[1], latest))
+        if stamp > highest if latest else stamp < lowest:
+            # Beyond every value kept: each of its properties replaces, and they are the front.
+            values.update(properties)
+            stamps.update(dict.fromkeys(properties, stamp))
+            slot[4] = properties
+        elif stamp < lowest if latest else stamp > highest:
+            for key in properties.keys() - values.keys():  # it only fills what is missing
+                values[key] = properties[key]
+                stamps[key] = stamp
+        else:
+            edge = highest if latest else lowest
+            # The same event twice settles ties on the values, so it looks at every property.
+            keys = properties.keys() if stamp == edge else properties.keys() - front.keys()
+            for key in keys:
+                value = properties[key]
+                known = stamps.get(key)
+                if known is None or (stamp > known if latest else stamp < known):
+                    values[key] = value
+                    stamps[key] = stamp
+                elif stamp == known and value != values[key]:
+                    values[key] = _tie_break(value, values[key], latest)
+        if stamp < lowest:
+            slot[2] = stamp
+        if stamp > highest:
+            slot[3] = stamp
 
     def add_table(self, other: "PersonTable") -> None:
-        for distinct_id, table in other.by_id.items():
-            for key, (stamp, value) in table.items():
+        for distinct_id in other.distinct_ids():
+            for key, (stamp, value) in other.values(distinct_id).items():
                 self.add(distinct_id, stamp, {key: value})
 
+    def distinct_ids(self) -> list[str]:
+        return list(self._by_id)
+
+    def values(self, distinct_id: str) -> dict[str, tuple[str, object]]:
+        slot = self._by_id.get(distinct_id)
+        if slot is None:
+            return {}
+        values, stamps = slot[0], slot[1]
+        return {key: (stamps[key], value) for key, value in values.items()}
+
     def __bool__(self) -> bool:
-        return bool(self.by_id)
+        return bool(self._by_id)
 
 
 def table_to_rows(table: PersonTable) -> list[list]:
     """The table as fact rows, sorted by distinct_id and stamp."""
     rows = []
-    for distinct_id in sorted(table.by_id):
+    for distinct_id in sorted(table.distinct_ids()):
         by_stamp: dict[str, dict] = {}
-        for key, (stamp, value) in table.by_id[distinct_id].items():
+        for key, (stamp, value) in table.values(distinct_id).items():
             by_stamp.setdefault(stamp, {})[key] = value
         for stamp in sorted(by_stamp):
             properties = dict(sorted(by_stamp[stamp].items()))
