@@ -29,11 +29,13 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipeline.snapshots import identify_event, person_snapshot_event
-from transforms.person_facts import LATEST, EARLIEST, PersonTable
+from transforms.facts import PERSON_SET, PERSON_SET_ONCE
+from transforms.person_facts import EARLIEST, LATEST, PersonTable
 from transforms.posthog_rules import captured_distinct_id, is_distinct_id_unmergeable
 
 __all__ = ["IDENTITY_COUNTS", "NOT_MERGED", "ChooseIdentities", "Identities", "PersonSnapshots",
-           "merge_refusal", "snapshot_events"]
+           "identify_events", "merge_refusal", "owners_of", "person_of", "snapshot_events",
+           "snapshots_of"]
 
 # Why a pair gets no $identify, as the report names it.
 SHARED_DEVICE, ILLEGAL_USER_ID, ILLEGAL_DEVICE_ID, SAME_ID = (
@@ -165,6 +167,41 @@ def snapshot_events(members: Iterable[tuple[bool, list]]) -> list[dict]:
     person = dict(sorted(values.items()))
     return [person_snapshot_event(distinct_id, newest[:-36], newest[-36:], person)
             for distinct_id in sorted(distinct_ids)]
+
+
+def owners_of(pairs: Iterable[tuple[str, str, str]]) -> dict[str, tuple[str, str]]:
+    """``device_id -> (timestamp, user_id)`` of its first mergeable user, from ``[user_id,
+    device_id, earliest timestamp]`` pairs (the ``pairs`` facts): ``ChooseIdentities`` in
+    memory, for a few hours' facts (``preview``) or a check (``verify``)."""
+    owners: dict[str, tuple[str, str]] = {}
+    for user_id, device_id, timestamp in pairs:
+        if merge_refusal(user_id, device_id) is None:
+            known = owners.get(device_id)
+            if known is None or (timestamp, user_id) < known:
+                owners[device_id] = (timestamp, user_id)
+    return owners
+
+
+def identify_events(owners: dict[str, tuple[str, str]]) -> list[dict]:
+    """The ``$identify`` of each owned device (``owners_of``), by device."""
+    return [identify_event((user_id, captured_distinct_id(device_id)), timestamp,
+                           uuid_of=(user_id, device_id))
+            for device_id, (timestamp, user_id) in sorted(owners.items())]
+
+
+def person_of(distinct_id: str, owners: dict[str, tuple[str, str]]) -> str:
+    """The id a person is known by: a device's owner, else the distinct_id itself."""
+    owner = owners.get(distinct_id)
+    return owner[1] if owner else distinct_id
+
+
+def snapshots_of(facts: dict, owners: dict[str, tuple[str, str]]) -> list[dict]:
+    """``PersonSnapshots`` in memory: every person's snapshot events from merged ``facts``."""
+    members: dict[str, list] = {}
+    for kind, latest in ((PERSON_SET, LATEST), (PERSON_SET_ONCE, EARLIEST)):
+        for row in facts.get(kind, ()):
+            members.setdefault(person_of(row[0], owners), []).append((latest, row))
+    return [event for person in sorted(members) for event in snapshot_events(members[person])]
 
 
 def _person_of(joined):
