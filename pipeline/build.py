@@ -119,4 +119,5 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
         snapshots = snapshots | "AfterGenerated" >> WaitOn(failed[0])
         failed.append((snapshots | "WriteSnapshots" >> _sink(job, secrets)).failed)
     if generated_days is None:
-        (generated_events, snapshots) | "RecordGenerated" >> RecordGenerated(state, failed)
+        (generated_events, snapshots) | "RecordGenerated" >> RecordGenerated(
+            state, failed, generated.identities, generated.complete)

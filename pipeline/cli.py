@@ -144,8 +144,10 @@ def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
     json_path, html_path = write_report(job, report)
     print(format_table(report))
     print(f"Report: {json_path} and {html_path}")
+    # Events PostHog refused, or too large for it, are dead letters no rerun can deliver: they
+    # are reported, like an hour's, but do not keep the job incomplete.
     undelivered = (report["hours"]["failed"] or report["rows_dead_lettered"].get("delivery_failed")
-                   or report["generated_events_failed"])
+                   or report["generated_events_failed"].get("delivery_failed"))
     if undelivered:
         print("Some hours failed or some events were not delivered: rerun the same command to "
               "retry failed hours, or `python -m pipeline resend --work_dir "

@@ -162,9 +162,10 @@ def test_hour_facts_of_the_fixture_rows():
          "2025-07-01T16:34:53.084000Z"],
         ["2b59c518-dc2b-43f6-9444-85a84d5b1e1f", "f48913e6-c106-5429-a296-9f9588859c3b",
          "2025-07-01T16:34:54.837000Z"],
-        # The earliest sighting is a skipped session_end: still proof the device is this user's.
+        # The earliest sighting is a skipped session_end: PostHog never sees it, so the pair
+        # dates from the user's first migrated event on the device.
         ["84141a73-afd2-4a8a-a2e6-e6f658b995bc", "6B498BEE-1DE4-4E19-8F78-643206F0896A",
-         "2025-06-30T03:37:52.846000Z"],
+         "2025-07-01T17:18:23.621000Z"],
     ]
     assert facts["event_names"] == {
         "Property Drop Purchased": 1, "Property Pre-Order Completed": 1,
