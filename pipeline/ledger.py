@@ -23,6 +23,7 @@ from apache_beam.metrics import Metrics
 
 from connectors.errors import MigrationAbort
 from connectors.files import configure_gcs_emulator, exists, read_bytes, write_atomically
+from connectors.hours import empty_is_final
 from pipeline.job import join, utc_now
 from transforms.records import DONE, EMPTY, FAILED, PENDING, DeadLetter, HourMarker
 
@@ -51,6 +52,14 @@ def read_records(state: str) -> dict[str, dict]:
 
 def status_of(records: dict[str, dict], hour: str) -> str:
     return records.get(hour, {}).get("status", PENDING)
+
+
+def settled(records: dict[str, dict], hour: str) -> bool:
+    """Whether the hour needs no more fetching: done, or empty from a fetch made late enough for
+    the empty answer to be final (``connectors.hours.empty_is_final``)."""
+    status = status_of(records, hour)
+    return status == DONE or (status == EMPTY and empty_is_final(
+        hour, records[hour].get("fetched_after")))
 
 
 def write_record(state: str, hour: str, status: str, counts: dict, detail=None, **extra) -> dict:
