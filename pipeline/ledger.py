@@ -56,10 +56,13 @@ def status_of(records: dict[str, dict], hour: str) -> str:
 
 def settled(records: dict[str, dict], hour: str) -> bool:
     """Whether the hour needs no more fetching: done, or empty from a fetch made late enough for
-    the empty answer to be final (``connectors.hours.empty_is_final``)."""
+    the empty answer to be final (``connectors.hours.empty_is_final``). A record written before
+    ``fetched_after`` existed is judged by when it was written."""
     status = status_of(records, hour)
-    return status == DONE or (status == EMPTY and empty_is_final(
-        hour, records[hour].get("fetched_after")))
+    if status != EMPTY:
+        return status == DONE
+    record = records[hour]
+    return empty_is_final(hour, record.get("fetched_after") or record.get("updated_at"))
 
 
 def write_record(state: str, hour: str, status: str, counts: dict, detail=None, **extra) -> dict:

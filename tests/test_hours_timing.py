@@ -36,7 +36,10 @@ def test_an_hour_is_settled_when_done_or_empty_for_good():
         "20240305T11": {"status": "empty", "fetched_after": "2024-03-08T00:00:00Z"},
         "20240305T12": {"status": "done", "fetched_after": "2024-03-05T15:00:00Z"},
         "20240305T13": {"status": "failed"},
-        "20240305T14": {"status": "empty"},  # written before fetched_after existed
+        # Written before fetched_after existed: judged by when they were written.
+        "20240305T14": {"status": "empty", "updated_at": "2024-03-05T16:00:00Z"},
+        "20240305T15": {"status": "empty", "updated_at": "2024-03-09T00:00:00Z"},
     }
-    assert [h for h in sorted(records) if settled(records, h)] == ["20240305T11", "20240305T12"]
-    assert not settled(records, "20240305T15")  # pending: no record
+    assert [h for h in sorted(records) if settled(records, h)] == [
+        "20240305T11", "20240305T12", "20240305T15"]
+    assert not settled(records, "20240305T16")  # pending: no record
