@@ -37,6 +37,7 @@ DEFAULTS = {
     "force": False,
     "quiet": False,
     "limit_hours": None,
+    "accept_empty": False,
 }
 
 # Flags whose values never reach job.json, a log line or the options Beam ships to workers.
@@ -97,8 +98,12 @@ class JobOptions(PipelineOptions):
               "archives and the report; local path or gs://. Default: ./migrations/<job_name>.")
         _flag(parser, "limit_hours", "Process at most N pending hours in this run (the seed's "
               "--limit). Default: no limit.", type=int)
-        _switch(parser, "force", "Redo hours the ledger says are done and accept range settings "
-                "that differ from job.json. Default: off.")
+        _switch(parser, "force", "Redo hours the ledger says are done, accept range settings "
+                "that differ from job.json and migrate hours less than 48 hours old. "
+                "Default: off.")
+        _switch(parser, "accept_empty", "Confirm that every hour coming back empty (Amplitude "
+                "has no data for them) is expected; without it such a run exits 5. "
+                "Default: off.")
         _switch(parser, "dry_run", "Translate only: write events to <work_dir>/translated as "
                 "Avro and send nothing. Default: off.")
         _switch(parser, "preserve_sources", "Keep each downloaded hour as "

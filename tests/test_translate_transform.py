@@ -1,5 +1,6 @@
 """TranslateToPostHog in a pipeline, its DoFn's ordering of markers, and the per-hour facts."""
 
+import base64
 from pathlib import Path
 
 import apache_beam as beam
@@ -18,6 +19,7 @@ from transforms.translate import translate_line
 
 LINES = (Path(__file__).parent / "data" / "amplitude_export_rows.jsonl").read_bytes().splitlines()
 BAD = b"\xff not json"
+BAD_BASE64 = base64.b64encode(BAD).decode()  # the letter keeps the bytes that are not UTF-8
 NO_IDENTITY = orjson.dumps({**orjson.loads(LINES[4]), "user_id": None, "device_id": None,
                             "amplitude_id": None})
 HOUR_A, HOUR_B, HOUR_C = "20250701T17", "20201124T10", "20201124T11"
@@ -58,7 +60,7 @@ def expected_markers():
                    # The hour's dead letters ride on its marker to the ledger.
                    letters=(DeadLetter("invalid_json", "translate", HOUR_A, f"636686_{HOUR_A}#0.json",
                                        4, BAD.decode("utf-8", errors="replace"),
-                                       translate_line(BAD).detail),)),
+                                       translate_line(BAD).detail, BAD_BASE64),)),
         HourMarker(HOUR_B, DONE, counts={"rows_read": 2, "events": 2},
                    facts=facts_of(LINES[13], LINES[14])),
         HourMarker(HOUR_C, EMPTY, counts={"events": 0},
@@ -75,7 +77,8 @@ def test_translate_to_posthog_in_a_pipeline():
             events_of(LINES[2], LINES[9], LINES[10], LINES[13], LINES[14]) + expected_markers()))
         assert_that(outputs[DEAD_LETTER], equal_to([DeadLetter(
             reason="invalid_json", stage="translate", hour=HOUR_A, file=f"636686_{HOUR_A}#0.json",
-            line_number=4, payload="\ufffd not json", detail=translate_line(BAD).detail)]),
+            line_number=4, payload="\ufffd not json", detail=translate_line(BAD).detail,
+            payload_base64=BAD_BASE64)]),
             label="DeadLetters")
         assert_that(outputs[SKIPPED] | beam.Map(lambda r: (r.reason, r.line_number,
                                                           r.payload[:20])),
