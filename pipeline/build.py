@@ -64,7 +64,8 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
             base_url=base_url_for(job.amplitude_region, job.amplitude_url),
             preserve_dir=job.path("exports") if job.preserve_sources else None,
             max_attempts=job.amplitude_max_attempts,
-            max_retry_seconds=job.amplitude_max_retry_seconds)
+            max_retry_seconds=job.amplitude_max_retry_seconds,
+            concurrency=job.amplitude_concurrency)
     else:
         lines = pipeline | "ReadFiles" >> ReadFromAmplitudeFiles(job.source_path, hours)
 

@@ -17,6 +17,7 @@ DEFAULTS = {
     "amplitude_region": "us",
     "amplitude_max_attempts": 8,
     "amplitude_max_retry_seconds": 900,
+    "amplitude_concurrency": 4,
     "posthog_host": "https://us.i.posthog.com",
     "batch_size": 1000,
     "sleep_interval_ms": 0,
@@ -138,6 +139,9 @@ class AmplitudeOptions(PipelineOptions):
               "(429, 5xx, timeouts, broken archives). Default: 8.", type=int)
         _flag(parser, "amplitude_max_retry_seconds", "Longest time spent retrying one hour "
               "before it is marked failed. Default: 900.", type=float)
+        _flag(parser, "amplitude_concurrency", "Export hours each worker downloads at once while "
+              "it emits the hours already downloaded (job-wide: this × workers requests to "
+              "Amplitude). Default: 4.", type=int)
 
 
 class PostHogOptions(PipelineOptions):

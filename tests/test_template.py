@@ -75,6 +75,7 @@ SAMPLES = {
     "posthog_api_key": (SECRET_GOOD, SECRET_BAD),
     "limit_hours": (["1", "24"], ["0", "-1", "1.5", "ten", ""]),
     "amplitude_max_attempts": (["1", "8"], ["0", "-3", "2.0", ""]),
+    "amplitude_concurrency": (["1", "4", "16"], ["0", "-2", "1.5", ""]),
     "amplitude_max_retry_seconds": (["900", "0.5", "0"], ["-1", "1e3", "", "5s"]),
     "batch_size": (["1000", "1"], ["0", "-5", "1.5", ""]),
     "sleep_interval_ms": (["0", "250"], ["-1", "0.5", ""]),
