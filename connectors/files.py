@@ -32,6 +32,7 @@ __all__ = [
     "exists",
     "hour_from_name",
     "read_bytes",
+    "remove",
     "write_atomically",
 ]
 
@@ -103,6 +104,17 @@ def write_atomically(path: str, data: bytes | Iterable[bytes]) -> None:
         except BaseException:
             _remove_quietly(tmp)
             raise
+
+
+def remove(path: str) -> None:
+    """Delete ``path`` (local or remote) if it exists."""
+    if _is_local(path):
+        try:
+            os.remove(path[len("file://"):] if path.startswith("file://") else path)
+        except FileNotFoundError:
+            pass
+    elif exists(path):
+        FileSystems.delete([path])
 
 
 def _remove_quietly(path: str) -> None:

@@ -24,6 +24,7 @@ from connectors.errors import MigrationAbort
 from connectors.files import configure_gcs_emulator, exists, write_atomically
 from pipeline import job as jobs
 from pipeline.build import build
+from pipeline.lease import JobLease, LeaseHeld
 from pipeline.ledger import GENERATED, read_records, state_dir, status_of
 from pipeline.options import UsageError, help_text, parse_flags
 from pipeline.progress import Progress
@@ -88,7 +89,24 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
+    """Runs the job under its lease (see pipeline.lease): exit 2 if another run holds it."""
     configure_gcs_emulator()
+    lease = JobLease(job.work_dir, f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-"
+                     f"{uuid.uuid4().hex[:6]}")
+    try:
+        note = lease.acquire(force=job.force)
+    except LeaseHeld as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
+    if note:
+        LOG.warning("%s", note)
+    try:
+        return _migrate(job, secrets, beam_args)
+    finally:
+        lease.release()
+
+
+def _migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
     all_hours = hour_range(job.start, job.end)
     if job.force or not exists(job.path(jobs.JOB_FILE)):
         jobs.save(job)

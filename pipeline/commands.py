@@ -15,6 +15,7 @@ from connectors.files import configure_gcs_emulator, exists
 from connectors.posthog_client import PostHogClient
 from pipeline import job as jobs
 from pipeline.cli import ERROR, INCOMPLETE, OK, USAGE, _setup_logging
+from pipeline.lease import describe, read_lease
 from pipeline.ledger import (DEAD_LETTER, GENERATED, read_dead_letters, read_records, save_record,
                              write_dead_letters)
 from pipeline.options import SECRET_ENV, UsageError, parse_flags
@@ -60,6 +61,9 @@ def status(argv: list[str]) -> int:
         return USAGE
     report = build_report(job, hour_range(job.start, job.end))
     print(format_table(report))
+    lease = read_lease(job.work_dir)
+    print(f"Lease: held by {describe(lease)}" if lease else
+          "Lease: free (no run of this job is running)")
     json_path, html_path = report_paths(job)
     if not exists(html_path):
         # A job submitted to a remote runner has no report until someone asks for one.
