@@ -111,7 +111,7 @@ def _migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
     if job.force or not exists(job.path(jobs.JOB_FILE)):
         jobs.save(job)
     state = state_dir(job.work_dir, job.dry_run)
-    records = read_records(state)
+    records = read_records(state, update_index=True)
     todo = [h for h in all_hours
             if job.force or status_of(records, h) not in (DONE, EMPTY)]
     if job.limit_hours:
@@ -144,7 +144,7 @@ def _migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
                 return _crashed(job, run_id, exc)
             print(f"error: {abort}", file=sys.stderr)
             return ERROR
-    report = build_report(job, all_hours, started_at, jobs.utc_now())
+    report = build_report(job, all_hours, started_at, jobs.utc_now(), update_index=True)
     json_path, html_path = write_report(job, report)
     print(format_table(report))
     print(f"Report: {json_path} and {html_path}")

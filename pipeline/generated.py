@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import apache_beam as beam
 import orjson
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import PCollection
 
 from connectors.files import configure_gcs_emulator, exists, read_bytes
@@ -36,10 +37,18 @@ __all__ = ["IDENTIFY_MODES", "GenerateEvents", "GeneratedEvents", "RecordGenerat
 IDENTIFY_MODES = ("pairs", "per_file", "off")
 
 
-def _read_facts(hour: str, state: str, _barrier) -> list[dict]:
+def _facts_files(_, state: str, hours: frozenset, _barrier) -> list[str]:
+    """The facts files of ``hours``, from one listing: hours without facts have no file, and a
+    long job would otherwise ask for each of thousands of hours whether its file exists."""
     configure_gcs_emulator()
-    path = hour_path(state, FACTS, hour)
-    return [orjson.loads(read_bytes(path))] if exists(path) else []
+    matched = FileSystems.match([hour_path(state, FACTS, "*")])[0].metadata_list
+    return sorted(m.path for m in matched
+                  if m.path.rsplit("/", 1)[-1].removesuffix(".json") in hours)
+
+
+def _read_facts(path: str) -> dict:
+    configure_gcs_emulator()
+    return orjson.loads(read_bytes(path))
 
 
 def _pairs(facts: dict):
@@ -125,9 +134,11 @@ class GenerateEvents(beam.PTransform):
 
     def expand(self, pbegin) -> GeneratedEvents:
         facts = (pbegin
-                 | "Hours" >> beam.Create(self._hours)
-                 | "ReadFacts" >> beam.FlatMap(_read_facts, self._state,
-                                               beam.pvalue.AsList(self._barrier)))
+                 | "Start" >> beam.Create([None])
+                 | "ListFacts" >> beam.FlatMap(_facts_files, self._state, frozenset(self._hours),
+                                               beam.pvalue.AsList(self._barrier))
+                 | "SpreadFacts" >> beam.Reshuffle()
+                 | "ReadFacts" >> beam.Map(_read_facts))
         outputs = []
         if self._identify_mode == "pairs":
             outputs.append(facts

@@ -6,6 +6,13 @@ runs, so a dry run never marks an hour as sent):
 - ``ledger/<YYYYMMDDTHH>.json``: status (done / empty / failed), counts, detail, time.
 - ``facts/<YYYYMMDDTHH>.json``: the hour's partial aggregates (identity pairs, persons, groups).
 - ``dead_letter/<YYYYMMDDTHH>.jsonl``: the hour's dead letters, one JSON object a line.
+- ``ledger_index.json``: a compacted copy of every ledger record with the size and time of the
+  file it was read from. Each run rewrites it, so that a run of a long job reads one file and
+  lists the ledger instead of reading one file per hour; a record whose file differs from its
+  entry is read again, so the per-hour records stay the truth.
+
+An hour with no facts (an empty hour) has no facts file, and one without dead letters no dead
+letter file: a multi-year job of mostly empty hours writes one small file per hour, not three.
 
 An hour is committed when its marker leaves the sink, that is after each of its events was
 acknowledged or dead-lettered. Its dead letters and facts are written first and its ledger record
@@ -20,12 +27,14 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from connectors.files import configure_gcs_emulator, exists, read_bytes, write_atomically
+from connectors.files import configure_gcs_emulator, exists, read_bytes, remove, write_atomically
 from pipeline.job import join, utc_now
 from transforms.records import DONE, EMPTY, FAILED, PENDING, DeadLetter, HourMarker
 
 LEDGER, FACTS, DEAD_LETTER = "ledger", "facts", "dead_letter"
+INDEX = "ledger_index.json"
 GENERATED = "generated"  # the record of the events the job generates after all hours
+SUMMARY = ("days", "event_names")  # facts the report shows, copied into each hour's record
 
 
 def state_dir(work_dir: str, dry_run: bool) -> str:
@@ -37,14 +46,37 @@ def hour_path(state: str, kind: str, hour: str) -> str:
     return join(state, kind, hour + suffix)
 
 
-def read_records(state: str) -> dict[str, dict]:
-    """Every ledger record of the job, by hour (the generated record under GENERATED)."""
-    pattern = join(state, LEDGER, "*.json")
-    records = {}
-    for match in FileSystems.match([pattern])[0].metadata_list:
-        record = orjson.loads(read_bytes(match.path))
+def read_records(state: str, update_index: bool = False) -> dict[str, dict]:
+    """Every ledger record of the job, by hour (the generated record under GENERATED).
+
+    Records come from ``ledger_index.json`` when their file's size and time are those the index
+    saw, else from the file. With ``update_index``, the index is rewritten when it was stale.
+    """
+    index = _load_index(state)
+    records, fresh, stale = {}, {}, False
+    for match in FileSystems.match([join(state, LEDGER, "*.json")])[0].metadata_list:
+        name = match.path.rsplit("/", 1)[-1]
+        version = [match.size_in_bytes, match.last_updated_in_seconds]
+        cached = index.get(name)
+        if cached is not None and version[1] is not None and cached[:2] == version:
+            record = cached[2]
+        else:
+            record = orjson.loads(read_bytes(match.path))
+            stale = True
+        fresh[name] = [*version, record]
         records[record["hour"]] = record
+    if update_index and (stale or len(fresh) != len(index)):
+        write_atomically(join(state, INDEX), orjson.dumps({"version": 1, "records": fresh}))
     return records
+
+
+def _load_index(state: str) -> dict[str, list]:
+    path = join(state, INDEX)
+    try:
+        data = orjson.loads(read_bytes(path)) if exists(path) else {}
+    except (orjson.JSONDecodeError, OSError):
+        return {}  # a damaged index only costs reading the records themselves
+    return data.get("records", {}) if data.get("version") == 1 else {}
 
 
 def status_of(records: dict[str, dict], hour: str) -> str:
@@ -86,8 +118,16 @@ class _CommitHourFn(beam.DoFn):
         path = hour_path(self._state, DEAD_LETTER, marker.hour)
         if marker.letters or exists(path):  # a redone hour replaces what an earlier run left
             write_dead_letters(path, list(marker.letters))
-        write_atomically(hour_path(self._state, FACTS, marker.hour), orjson.dumps(marker.facts))
-        write_record(self._state, marker.hour, marker.status, marker.counts, marker.detail)
+        path = hour_path(self._state, FACTS, marker.hour)
+        if any(marker.facts.values()):
+            write_atomically(path, orjson.dumps(marker.facts))
+        elif exists(path):  # this hour had facts in an earlier run and has none now
+            remove(path)
+        # The report's per-day and per-event figures ride on the record, so that building it
+        # needs no facts file.
+        summary = {name: marker.facts.get(name, {}) for name in SUMMARY}
+        write_record(self._state, marker.hour, marker.status, marker.counts, marker.detail,
+                     summary=summary)
         self._hours[marker.status].inc()
         yield marker.hour, marker.status
 
