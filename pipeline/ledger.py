@@ -22,6 +22,8 @@ a rerun replaces all three files of an hour it redoes.
 
 from __future__ import annotations
 
+import os
+
 import apache_beam as beam
 import orjson
 from apache_beam.io.filesystems import FileSystems
@@ -54,20 +56,40 @@ def read_records(state: str, update_index: bool = False) -> dict[str, dict]:
     """
     index = _load_index(state)
     records, fresh, stale = {}, {}, False
-    for match in FileSystems.match([join(state, LEDGER, "*.json")])[0].metadata_list:
-        name = match.path.rsplit("/", 1)[-1]
-        version = [match.size_in_bytes, match.last_updated_in_seconds]
+    for path, size, updated in _list_records(state):
+        name = path.rsplit("/", 1)[-1]
+        version = [size, updated]
         cached = index.get(name)
-        if cached is not None and version[1] is not None and cached[:2] == version:
+        if cached is not None and updated is not None and cached[:2] == version:
             record = cached[2]
         else:
-            record = orjson.loads(read_bytes(match.path))
+            record = orjson.loads(read_bytes(path))
             stale = True
         fresh[name] = [*version, record]
         records[record["hour"]] = record
     if update_index and (stale or len(fresh) != len(index)):
         write_atomically(join(state, INDEX), orjson.dumps({"version": 1, "records": fresh}))
     return records
+
+
+def _list_records(state: str) -> list[tuple[str, int, float | None]]:
+    """(path, size, time updated) of every ledger record file."""
+    folder = join(state, LEDGER)
+    if FileSystems.get_scheme(folder) not in (None, "file"):
+        return [(m.path, m.size_in_bytes, m.last_updated_in_seconds)
+                for m in FileSystems.match([join(folder, "*.json")])[0].metadata_list]
+    # Beam's local glob costs ~60 µs a file (a listing per match); one scandir costs ~2.
+    folder = folder[len("file://"):] if folder.startswith("file://") else folder
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.name.endswith(".json") and entry.is_file():
+            info = entry.stat()
+            found.append((entry.path, info.st_size, info.st_mtime))
+    return found
 
 
 def _load_index(state: str) -> dict[str, list]:
