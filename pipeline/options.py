@@ -157,7 +157,9 @@ class PostHogOptions(PipelineOptions):
         _flag(parser, "sleep_interval_ms", "Pause after each batch, in milliseconds. "
               "Default: 0.", type=int)
         _flag(parser, "max_events_per_second", "Rate limit per worker (total rate = this × "
-              "workers). Default: no limit.", type=float)
+              "workers); giving it lifts the default pace to PostHog Cloud. Default: no limit, "
+              "except to PostHog Cloud (us.i.posthog.com, eu.i.posthog.com): 10,000 events a "
+              "minute for the whole job, as PostHog's migration guide asks.", type=float)
         _flag(parser, "max_retry_seconds", "Longest time spent retrying one batch before its "
               "events are dead-lettered as delivery_failed. Default: 600.", type=float)
         _switch(parser, "insecure", "Do not verify the PostHog host's TLS certificate. "

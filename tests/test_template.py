@@ -502,7 +502,9 @@ def test_dataflow_job_graph_builds_offline_with_our_package_and_no_keys_in_view(
             "--posthog_host=https://eu.i.posthog.com",
             *(f"--{name}={value}" for name, value in keys.items()),
             "--runner=DataflowRunner", "--project=test-project", "--region=europe-west1",
-            "--temp_location=gs://test-bucket/tmp", f"--setup_file={project / 'setup.py'}"]
+            "--temp_location=gs://test-bucket/tmp", f"--setup_file={project / 'setup.py'}",
+            # PostHog Cloud's default pace is shared by the workers, so their number is needed.
+            "--max_num_workers=2"]
     given, beam_args = parse_flags(argv)
     job, secrets = jobs.resolve(given, environ={})
     hours = hour_range(job.start, job.end)
