@@ -3,7 +3,8 @@
 Layout under the state directory (``<work_dir>`` for real runs, ``<work_dir>/dry_run`` for dry
 runs, so a dry run never marks an hour as sent):
 
-- ``ledger/<YYYYMMDDTHH>.json``: status (done / empty / failed), counts, detail, time.
+- ``ledger/<YYYYMMDDTHH>.json``: status (done / empty / failed), counts, detail, time, and
+  ``fetched_after`` (the start of the run that fetched the hour: see ``connectors.hours``).
 - ``facts/<YYYYMMDDTHH>.json``: the hour's partial aggregates (identity pairs, persons, groups).
 - ``dead_letter/<YYYYMMDDTHH>.jsonl``: the hour's dead letters, one JSON object a line.
 - ``ledger_index.json``: a compacted copy of every ledger record with the size and time of the
@@ -29,14 +30,15 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from connectors.errors import MigrationAbort
 from connectors.files import configure_gcs_emulator, exists, read_bytes, remove, write_atomically
 from pipeline.job import join, utc_now
+from transforms.facts import GROUPS, WARNINGS
 from transforms.records import DONE, EMPTY, FAILED, PENDING, DeadLetter, HourMarker
 
 LEDGER, FACTS, DEAD_LETTER = "ledger", "facts", "dead_letter"
 INDEX = "ledger_index.json"
 GENERATED = "generated"  # the record of the events the job generates after all hours
-SUMMARY = ("days", "event_names")  # facts the report shows, copied into each hour's record
 
 
 def state_dir(work_dir: str, dry_run: bool) -> str:
@@ -117,6 +119,18 @@ def save_record(state: str, record: dict) -> dict:
     return record
 
 
+def _summary(facts: dict) -> dict:
+    """What the report reads of an hour's facts, kept on its ledger record so that building the
+    report reads no facts file: the per-day and per-event counts, the warnings, the group types."""
+    summary = {"days": facts.get("days", {}), "event_names": facts.get("event_names", {})}
+    if facts.get(WARNINGS):
+        summary[WARNINGS] = facts[WARNINGS]
+    kinds = sorted({row[0] for row in facts.get(GROUPS, ())})
+    if kinds:
+        summary[GROUPS] = [[kind] for kind in kinds]  # as facts hold them, types only
+    return summary
+
+
 def write_dead_letters(path: str, letters: list[DeadLetter]) -> None:
     write_atomically(path, b"".join(letter.to_json() + b"\n" for letter in letters))
 
@@ -128,8 +142,9 @@ def read_dead_letters(path: str) -> list[DeadLetter]:
 class _CommitHourFn(beam.DoFn):
     """Writes each hour's dead letters, facts and ledger record, in that order."""
 
-    def __init__(self, state: str):
+    def __init__(self, state: str, fetched_after: str | None):
         self._state = state
+        self._fetched_after = fetched_after
         self._hours = {status: Metrics.counter("ledger", f"hours_{status}")
                        for status in (DONE, EMPTY, FAILED)}
 
@@ -145,11 +160,8 @@ class _CommitHourFn(beam.DoFn):
             write_atomically(path, orjson.dumps(marker.facts))
         elif exists(path):  # this hour had facts in an earlier run and has none now
             remove(path)
-        # The report's per-day and per-event figures ride on the record, so that building it
-        # needs no facts file.
-        summary = {name: marker.facts.get(name, {}) for name in SUMMARY}
         write_record(self._state, marker.hour, marker.status, marker.counts, marker.detail,
-                     summary=summary)
+                     fetched_after=self._fetched_after, summary=_summary(marker.facts))
         self._hours[marker.status].inc()
         yield marker.hour, marker.status
 
@@ -159,11 +171,49 @@ class CommitHours(beam.PTransform):
 
     Writes each hour's dead letters (carried on its marker), facts and ledger record under
     ``state``. Apply it to markers that have passed every stage of their hour.
+    ``fetched_after`` (ISO UTC, the run's start) is stored in each record: every hour of the run
+    was fetched after it, which tells whether an empty answer came too early to be final.
     """
 
-    def __init__(self, state: str):
+    def __init__(self, state: str, fetched_after: str | None = None):
         super().__init__()
         self._state = state
+        self._fetched_after = fetched_after
 
     def expand(self, pcoll):
-        return pcoll | "Commit" >> beam.ParDo(_CommitHourFn(self._state))
+        return pcoll | "Commit" >> beam.ParDo(_CommitHourFn(self._state, self._fetched_after))
+
+
+class _RefuseUnassignedFn(beam.DoFn):
+    def __init__(self):
+        self._letters: list[DeadLetter] = []
+
+    def start_bundle(self):
+        self._letters = []
+
+    def process(self, letter: DeadLetter):
+        if letter.hour is None:
+            self._letters.append(letter)
+
+    def finish_bundle(self):
+        if not self._letters:
+            return
+        reasons = sorted({letter.reason for letter in self._letters})
+        raise MigrationAbort(
+            f"{len(self._letters)} dead letter(s) ({', '.join(reasons)}) left the PostHog sink "
+            "with no hour: their events reached it without their hour's marker after them in "
+            "the same bundle (the runner split an hour across bundles), so no ledger record can "
+            "hold them. The run stops rather than lose them.")
+
+
+class RefuseUnassignedLetters(beam.PTransform):
+    """``PCollection[DeadLetter] -> None``: fails the bundle on a letter with no hour.
+
+    Apply it to the hourly sink's ``failed`` output. Every hour's letters reach the ledger on
+    its marker (see ``CommitHours``); a letter with ``hour=None`` means the runner split an
+    hour's events from its marker, a case the ledger cannot record. Dropping the letter would
+    lose its event without a trace, so the run fails instead, naming how many and why.
+    """
+
+    def expand(self, pcoll):
+        return pcoll | "Refuse" >> beam.ParDo(_RefuseUnassignedFn())

@@ -14,6 +14,8 @@ from connectors.files import exists, read_bytes, write_atomically
 from pipeline.job import Job, join
 from pipeline.ledger import DEAD_LETTER, FACTS, GENERATED, hour_path, read_records, state_dir
 from pipeline.report_html import render_report_html
+from pipeline.report_people import WarningTally, identities_section
+from pipeline.report_verify import status_line, summary
 from transforms.records import DONE, EMPTY, FAILED, PENDING
 
 EXAMPLES_PER_REASON = 3
@@ -56,7 +58,7 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
         if status == FAILED:
             failed_hours.append({"hour": hour, "detail": record.get("detail")})
     generated = records.get(GENERATED, {})
-    per_day, names = _facts_summary(state, [records[h["hour"]] for h in per_hour])
+    per_day, names, warnings = _facts_summary(state, [records[h["hour"]] for h in per_hour])
     delivered = totals["events_translated"] if job.dry_run else totals["events_sent"]
     accounted = delivered + sum(skipped.values()) + sum(dead.values())
     complete = (hours[PENDING] == 0 and hours[FAILED] == 0 and not dead.get("delivery_failed")
@@ -76,6 +78,8 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
         "reconciled": accounted == totals["rows_read"],
         "generated_events_sent": generated.get("counts", {}),
         "generated_events_failed": generated.get("dead", {}),
+        "identities": identities_section(generated),
+        "warnings": warnings,
         "hours": {"total": len(all_hours), **hours},
         "failed_hours": failed_hours,
         "settings": job.stored(),
@@ -84,12 +88,15 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
         "top_events": [{"event": n, "count": c} for n, c in names[:TOP_EVENTS]],
         "dead_letter_examples": _dead_letter_examples(state, set(dead)),
         "resume_command": f"python -m pipeline --work_dir {job.work_dir}",
+        "verification": None if job.dry_run else summary(job.work_dir),
     }
 
 
-def _facts_summary(state: str, records: list[dict]) -> tuple[list[dict], list[tuple[str, int]]]:
+def _facts_summary(state: str, records: list[dict]) -> tuple[list[dict], list[tuple[str, int]],
+                                                           dict[str, int]]:
     days: dict[str, dict[str, int]] = {}
     names: dict[str, int] = {}
+    warnings = WarningTally()
     for record in records:
         facts = record.get("summary")
         if facts is None:  # a record written before records carried their summary
@@ -103,8 +110,10 @@ def _facts_summary(state: str, records: list[dict]) -> tuple[list[dict], list[tu
             slot["events"] += c.get("events", 0)
         for name, n in facts.get("event_names", {}).items():
             _add(names, name, n)
+        warnings.add(facts)
     per_day = [{"day": d, **days[d]} for d in sorted(days)]
-    return per_day, sorted(names.items(), key=lambda kv: (-kv[1], kv[0]))
+    return (per_day, sorted(names.items(), key=lambda kv: (-kv[1], kv[0])),
+            warnings.result())
 
 
 def _dead_letter_examples(state: str, reasons: set[str]) -> dict[str, list[dict]]:
@@ -149,12 +158,16 @@ def format_table(report: dict) -> str:
                  "yes" if report["reconciled"] else "NO"))
     rows += [(f"Generated: {name}", n)
              for name, n in sorted(report["generated_events_sent"].items())]
+    rows += [(f"Warning: {kind}", n) for kind, n in report["warnings"].items()]
     h = report["hours"]
     rows.append(("Hours done / empty / failed / pending / total",
                  f"{h['done']} / {h['empty']} / {h['failed']} / {h['pending']} / {h['total']}"))
     width = max(len(label) for label, _ in rows)
     lines = [f"Job {report['job_name']}: {report['status']}"]
     lines += [f"  {label.ljust(width)}  {value:>12}" for label, value in rows]
+    verified = status_line(report.get("verification"))
+    if verified:
+        lines.append(f"  {verified}")
     for failed in report["failed_hours"][:10]:
         lines.append(f"  failed {failed['hour']}: {failed['detail']}")
     if report["status"] != "complete":

@@ -45,6 +45,8 @@ EXCLUDED = {
     "job_name": "the Dataflow job name is the template launch's own; a migration is identified "
                 "by its work_dir",
     "quiet": "only changes the launcher's console output",
+    "accept_empty": "a launch only submits the job; the empty-run check happens when the job's "
+                    "command is run again to finish it",
 }
 # Switches: the launcher passes them as --name=true|false like every parameter.
 SWITCHES = ("force", "dry_run", "preserve_sources", "preserve_translations", "group_identify",
@@ -77,6 +79,7 @@ SAMPLES = {
     "amplitude_max_attempts": (["1", "8"], ["0", "-3", "2.0", ""]),
     "amplitude_concurrency": (["1", "4", "16"], ["0", "-2", "1.5", ""]),
     "amplitude_max_retry_seconds": (["900", "0.5", "0"], ["-1", "1e3", "", "5s"]),
+    "amplitude_read_timeout": (["300", "1800.5", "0.5"], ["0", "0.0", "-1", "1e3", "", "5s"]),
     "batch_size": (["1000", "1"], ["0", "-5", "1.5", ""]),
     "sleep_interval_ms": (["0", "250"], ["-1", "0.5", ""]),
     "max_events_per_second": (["2000", "12.5"], ["-1", "1e3", "fast", ""]),
@@ -448,9 +451,9 @@ def test_deploy_targets_name_a_missing_variable_and_run_nothing(target, missing,
     assert calls == []
 
 
-def _readme_commands() -> list[list[str]]:
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("<!-- deploy:begin -->"):readme.index("<!-- deploy:end -->")]
+def _deploy_doc_commands() -> list[list[str]]:
+    page = (REPO / "docs" / "deploy.md").read_text()
+    section = page[page.index("<!-- deploy:begin -->"):page.index("<!-- deploy:end -->")]
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", section, re.S):
         for line in block.replace("\\\n", " ").splitlines():
@@ -459,8 +462,8 @@ def _readme_commands() -> list[list[str]]:
     return commands
 
 
-def test_readme_deploy_commands_use_real_options_variables_and_parameters():
-    commands = _readme_commands()
+def test_deploy_doc_commands_use_real_options_variables_and_parameters():
+    commands = _deploy_doc_commands()
     pipelines = [c[c.index("pipeline") + 1:] for c in commands if c[1:3] == ["-m", "pipeline"]]
     makes = [c for c in commands if c[0] == "make"]
     launches = [c for c in commands if c[:4] == ["gcloud", "dataflow", "flex-template", "run"]]
