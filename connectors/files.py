@@ -35,6 +35,7 @@ __all__ = [
     "read_bytes",
     "read_hour_files",
     "remove",
+    "use_beam_file_options",
     "write_atomically",
 ]
 
@@ -64,6 +65,16 @@ def configure_gcs_emulator() -> bool:
         auth._Credentials._credentials_init = True  # pylint: disable=protected-access
         auth._Credentials._credentials = None  # pylint: disable=protected-access
     return True
+
+
+def use_beam_file_options(beam_args: list[str]) -> None:
+    """Give Beam's file systems the run's own options (``--s3_endpoint_url``, ``--s3_region_name``
+    …) in this process too, not only in the pipeline: the launcher reads and writes the work_dir
+    and lists the source before any pipeline exists. Without options Beam's S3 file system
+    cannot be created at all; with empty ones it takes AWS's standard chain."""
+    from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=C0415
+
+    FileSystems.set_options(PipelineOptions(beam_args))
 
 
 def _is_local(path: str) -> bool:
@@ -144,6 +155,10 @@ def exists(path: str) -> bool:
 def _prepare(path: str) -> None:
     if not _is_local(path):
         configure_gcs_emulator()
+        # A process that never set Beam's file options (a test, a worker) still reaches S3
+        # through AWS's standard chain.
+        if FileSystems._pipeline_options is None:  # pylint: disable=protected-access
+            use_beam_file_options([])
 
 
 @contextmanager

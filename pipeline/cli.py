@@ -22,7 +22,8 @@ from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOp
 from connectors.amplitude import hour_range, hours_not_yet_exportable
 from connectors.hours import (EMPTY_RECHECK, MIGRATION_AGE, empty_is_final, exportable_at,
                               hours_too_recent_to_migrate, migratable_at)
-from connectors.files import configure_gcs_emulator, exists, write_atomically
+from connectors.files import (configure_gcs_emulator, exists, use_beam_file_options,
+                              write_atomically)
 from pipeline import job as jobs
 from pipeline.build import build
 from pipeline.console import (ALL_EMPTY, ERROR, HOURS_PENDING, INCOMPLETE, OK, USAGE, find_abort,
@@ -63,6 +64,7 @@ def run(argv: list[str] | None = None) -> int:
         # Before the job is resolved: reading a gs:// work_dir makes Beam create PipelineOptions,
         # whose own logging.basicConfig() would leave this one without effect.
         setup_logging(bool(given.get("quiet")))
+        use_beam_file_options(beam_args)
         job, secrets = jobs.resolve(given)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,7 +12,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from connectors.amplitude import hour_range
 from connectors.errors import MigrationAbort
-from connectors.files import configure_gcs_emulator, exists, read_bytes, write_atomically
+from connectors.files import (configure_gcs_emulator, exists, read_bytes, use_beam_file_options,
+                              write_atomically)
 from connectors.posthog_client import PostHogClient
 from pipeline import job as jobs
 from pipeline.console import ERROR, INCOMPLETE, OK, USAGE, setup_logging
@@ -30,10 +31,11 @@ NEXT = ".next"
 
 
 def _existing_job(argv: list[str], command: str) -> tuple[jobs.Job, jobs.Secrets]:
-    given, _ = parse_flags(argv)
+    given, beam_args = parse_flags(argv)
     if not given.get("work_dir"):
         raise UsageError(f"--work_dir: required by `{command}`")
     configure_gcs_emulator()
+    use_beam_file_options(beam_args)
     if not exists(jobs.join(given["work_dir"], jobs.JOB_FILE)):
         raise UsageError(f"--work_dir: no job.json in {given['work_dir']}")
     settings = jobs.load_stored(given["work_dir"])

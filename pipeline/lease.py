@@ -94,6 +94,8 @@ class JobLease:
         self._work_dir = work_dir
         self._heartbeat = heartbeat_seconds
         remote = "://" in work_dir and not work_dir.startswith("file://")
+        # A run refused before it wrote anything must not leave a new job's folder behind.
+        self._new_folder = None if remote or os.path.exists(work_dir) else work_dir
         self._settle = (SETTLE_SECONDS["remote" if remote else "local"]
                         if settle_seconds is None else settle_seconds)
         self._record = {"run_id": run_id, "host": socket.gethostname(), "pid": os.getpid(),
@@ -147,6 +149,11 @@ class JobLease:
             current = read_lease(self._work_dir)
             if current is not None and current.get("run_id") == self._record["run_id"]:
                 remove(self._path)
+        if self._new_folder is not None:
+            try:
+                os.rmdir(self._new_folder)  # only if the run left it empty
+            except OSError:
+                pass
 
     def __enter__(self) -> "JobLease":
         return self
