@@ -1,6 +1,6 @@
 """Amplitude export files as a source (``--source files``), and file helpers the pipeline shares.
 
-Paths go through Beam's ``FileSystems``, so local paths and ``gs://`` behave alike.
+Paths go through Beam's ``FileSystems``, so local paths, ``gs://`` and ``s3://`` behave alike.
 """
 
 from __future__ import annotations
@@ -334,9 +334,9 @@ class _ReadHourFiles(beam.DoFn):
 class ReadFromAmplitudeFiles(beam.PTransform):
     """Read Amplitude export files: ``PBegin -> PCollection[ExportLine | HourMarker]``.
 
-    ``pattern`` is a glob (local or gs://) matching export zips (as the Export API returns them, or
-    ``<YYYYMMDDTHH>.zip`` as ``--preserve_sources`` keeps them), ``.json.gz`` parts (as Amplitude's
-    S3/GCS export writes them) and plain ``.json``/``.jsonl`` files. A file's hour comes from its
+    ``pattern`` is a glob (local, gs:// or s3://) matching export zips (as the Export API returns
+    them, or ``<YYYYMMDDTHH>.zip`` as ``--preserve_sources`` keeps them), ``.json.gz`` parts (as
+    Amplitude's S3/GCS export writes them) and plain ``.json``/``.jsonl`` files. A file's hour comes from its
     name (``<app>_<YYYY-MM-DD>_<H>#<n>.…`` or one containing ``YYYYMMDDTHH``); a zip whose name has
     none is split by the hours in its members' names. A data file with no hour in its name stops
     the run with an error naming it (a file cannot be assigned to an hour by guessing); other files

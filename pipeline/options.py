@@ -134,7 +134,7 @@ class AmplitudeOptions(PipelineOptions):
         _flag(parser, "source", "amplitude: the Export API; files: export files at "
               "--source_path. Default: amplitude.", choices=("amplitude", "files"))
         _flag(parser, "source_path", "Glob of export files (zip, .json.gz, .json, .jsonl), "
-              "local or gs://; needed with --source files. Default: none.")
+              "local, gs:// or s3://; needed with --source files. Default: none.")
         _flag(parser, "amplitude_api_key", "Amplitude project API key. Default: the "
               "AMPLITUDE_API_KEY environment variable.")
         _flag(parser, "amplitude_secret_key", "Amplitude project secret key. Default: the "
