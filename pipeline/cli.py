@@ -114,7 +114,7 @@ def _migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
     if not job.force and not job.dry_run:
         recent = hours_too_recent_to_migrate(pending, now)
         if recent:
-            # Before anything runs or is written: a refused new job leaves no work_dir behind.
+            # Before anything runs or job.json is written: nothing of a refused job is kept.
             print(f"error: --end: {len(recent)} hour(s) to migrate ({_span(recent)}) are less "
                   f"than {MIGRATION_AGE.total_seconds() / 3600:.0f} hours old, and PostHog's "
                   "migration guide asks for events at least that old before a historical import. "
