@@ -144,7 +144,7 @@ def test_preview_page_in_chromium_shows_each_row_beside_what_it_becomes(
     assert all(not re.match(r"[a-z]+:", link) for link in dom.links), dom.links  # nothing fetched
     lines = [line for _, line in served[:ROWS]]
     assert len(dom.rows) == ROWS
-    # Events carry the job's name as $import_job_id, as the job sends them.
+    # The job a preview describes is named as a run of the same flags would name it.
     settings = TranslationSettings.from_flags(
         import_job_id=f"amplitude-{export.start}-{export.end}")
     for shown, line in zip(dom.rows, lines):
