@@ -64,9 +64,11 @@ def _sink(job: Job, secrets: Secrets) -> WriteToPostHog:
 
 
 def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
-          all_hours: list[str], run_id: str, generated_days: frozenset | None = None) -> None:
+          all_hours: list[str], run_id: str, started_at: str | None = None,
+          generated_days: frozenset | None = None) -> None:
     """Adds the migration of ``hours`` to ``pipeline``; generated events cover ``all_hours``.
 
+    ``started_at`` (ISO UTC) is recorded with each hour as the time it was fetched after.
     ``generated_days`` (a repair, see ``pipeline.repair``): send only the generated events whose
     timestamp falls on one of these UTC days, and leave the job's generated record as it is.
     """
@@ -95,7 +97,7 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
         # Letters travel on their hour's marker; one without an hour has nowhere to go.
         _ = written.failed | "RefuseUnassignedLetters" >> RefuseUnassignedLetters()
     # Dead letters reach the ledger on their hour's marker: see transforms.records.HourMarker.
-    committed = markers | "CommitHours" >> CommitHours(state)
+    committed = markers | "CommitHours" >> CommitHours(state, started_at)
 
     generated = pipeline | "Generate" >> GenerateEvents(
         state, all_hours, committed, job.identify_mode, group_identify=job.group_identify,
@@ -117,4 +119,5 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
         snapshots = snapshots | "AfterGenerated" >> WaitOn(failed[0])
         failed.append((snapshots | "WriteSnapshots" >> _sink(job, secrets)).failed)
     if generated_days is None:
-        (generated_events, snapshots) | "RecordGenerated" >> RecordGenerated(state, failed)
+        (generated_events, snapshots) | "RecordGenerated" >> RecordGenerated(
+            state, failed, generated.identities, generated.complete)

@@ -204,5 +204,6 @@ def _update_record(job: jobs.Job, records: dict, hour: str, outcomes: list, dige
             bump(sent_counts, letter.payload["event"] if generated else "events_sent", 1)
     record = {**record, "counts": sent_counts, "letters_sha256": digest}
     if generated:
-        record.update(dead=dead_counts, status="failed" if dead_counts else "done")
+        record.update(dead=dead_counts,
+                      status="failed" if dead_counts.get(RESENDABLE) else "done")
     records[hour] = save_record(job.work_dir, record)

@@ -4,9 +4,12 @@
 ``resend``) and ``pipeline.init`` all import from here, and none of them from another, so the
 entry points form no import circle.
 
-Exit codes: 0 every hour done or empty and nothing left undelivered; 2 a flag is wrong (nothing
-ran); 3 an hour failed or events await ``resend`` (rerun or resend); 1 an authentication or
-configuration error found while running.
+Exit codes: 0 every hour done or empty and nothing left undelivered; 2 a flag is wrong, or hours
+under 48 hours old without ``--force`` (nothing ran); 3 an hour failed or events await ``resend``
+(rerun or resend); 1 an authentication or configuration error found while running; 4 nothing
+failed but hours are left pending (``--limit_hours``, hours Amplitude cannot export yet, empty
+hours to check again): rerun later; 5 every hour came back empty and ``--accept_empty`` was not
+given.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sys
 
 from connectors.errors import MigrationAbort
 
-OK, ERROR, USAGE, INCOMPLETE = 0, 1, 2, 3
+OK, ERROR, USAGE, INCOMPLETE, HOURS_PENDING, ALL_EMPTY = 0, 1, 2, 3, 4, 5
 
 
 def setup_logging(quiet: bool) -> None:

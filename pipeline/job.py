@@ -57,8 +57,9 @@ class Job:
     force: bool = field(default=False, compare=False)
     quiet: bool = field(default=False, compare=False)
     limit_hours: int | None = field(default=None, compare=False)
+    accept_empty: bool = field(default=False, compare=False)
 
-    PER_RUN = ("dry_run", "force", "quiet", "limit_hours")
+    PER_RUN = ("dry_run", "force", "quiet", "limit_hours", "accept_empty")
 
     def stored(self) -> dict:
         """What job.json holds: every setting but the per-run switches."""

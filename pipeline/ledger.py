@@ -3,7 +3,8 @@
 Layout under the state directory (``<work_dir>`` for real runs, ``<work_dir>/dry_run`` for dry
 runs, so a dry run never marks an hour as sent):
 
-- ``ledger/<YYYYMMDDTHH>.json``: status (done / empty / failed), counts, detail, time.
+- ``ledger/<YYYYMMDDTHH>.json``: status (done / empty / failed), counts, detail, time, and
+  ``fetched_after`` (the start of the run that fetched the hour: see ``connectors.hours``).
 - ``facts/<YYYYMMDDTHH>.json``: the hour's partial aggregates (identity pairs, persons, groups).
 - ``dead_letter/<YYYYMMDDTHH>.jsonl``: the hour's dead letters, one JSON object a line.
 
@@ -75,8 +76,9 @@ def read_dead_letters(path: str) -> list[DeadLetter]:
 class _CommitHourFn(beam.DoFn):
     """Writes each hour's dead letters, facts and ledger record, in that order."""
 
-    def __init__(self, state: str):
+    def __init__(self, state: str, fetched_after: str | None):
         self._state = state
+        self._fetched_after = fetched_after
         self._hours = {status: Metrics.counter("ledger", f"hours_{status}")
                        for status in (DONE, EMPTY, FAILED)}
 
@@ -88,7 +90,8 @@ class _CommitHourFn(beam.DoFn):
         if marker.letters or exists(path):  # a redone hour replaces what an earlier run left
             write_dead_letters(path, list(marker.letters))
         write_atomically(hour_path(self._state, FACTS, marker.hour), orjson.dumps(marker.facts))
-        write_record(self._state, marker.hour, marker.status, marker.counts, marker.detail)
+        write_record(self._state, marker.hour, marker.status, marker.counts, marker.detail,
+                     fetched_after=self._fetched_after)
         self._hours[marker.status].inc()
         yield marker.hour, marker.status
 
@@ -98,14 +101,17 @@ class CommitHours(beam.PTransform):
 
     Writes each hour's dead letters (carried on its marker), facts and ledger record under
     ``state``. Apply it to markers that have passed every stage of their hour.
+    ``fetched_after`` (ISO UTC, the run's start) is stored in each record: every hour of the run
+    was fetched after it, which tells whether an empty answer came too early to be final.
     """
 
-    def __init__(self, state: str):
+    def __init__(self, state: str, fetched_after: str | None = None):
         super().__init__()
         self._state = state
+        self._fetched_after = fetched_after
 
     def expand(self, pcoll):
-        return pcoll | "Commit" >> beam.ParDo(_CommitHourFn(self._state))
+        return pcoll | "Commit" >> beam.ParDo(_CommitHourFn(self._state, self._fetched_after))
 
 
 class _RefuseUnassignedFn(beam.DoFn):

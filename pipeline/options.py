@@ -37,6 +37,7 @@ DEFAULTS = {
     "force": False,
     "quiet": False,
     "limit_hours": None,
+    "accept_empty": False,
 }
 
 # Flags whose values never reach job.json, a log line or the options Beam ships to workers.
@@ -97,8 +98,12 @@ class JobOptions(PipelineOptions):
               "archives and the report; local path or gs://. Default: ./migrations/<job_name>.")
         _flag(parser, "limit_hours", "Process at most N pending hours in this run (the seed's "
               "--limit). Default: no limit.", type=int)
-        _switch(parser, "force", "Redo hours the ledger says are done and accept range settings "
-                "that differ from job.json. Default: off.")
+        _switch(parser, "force", "Redo hours the ledger says are done, accept range settings "
+                "that differ from job.json and migrate hours less than 48 hours old. "
+                "Default: off.")
+        _switch(parser, "accept_empty", "Confirm that every hour coming back empty (Amplitude "
+                "has no data for them) is expected; without it such a run exits 5. "
+                "Default: off.")
         _switch(parser, "dry_run", "Translate only: write events to <work_dir>/translated as "
                 "Avro and send nothing. Default: off.")
         _switch(parser, "preserve_sources", "Keep each downloaded hour as "
@@ -106,14 +111,16 @@ class JobOptions(PipelineOptions):
                 "Default: off.")
         _switch(parser, "preserve_translations", "Also write the PostHog events to "
                 "<work_dir>/translated as Avro. Default: off.")
-        _flag(parser, "identify_mode", "pairs: one $identify per (user_id, device_id) pair seen "
-              "in the job; per_file: Aplistorical's one $identify per user per export file; off: "
-              "none. Default: pairs.", choices=("pairs", "per_file", "off"))
+        _flag(parser, "identify_mode", "pairs: one $identify per device, with the first user "
+              "seen on it, never with an id PostHog refuses to merge; per_file: Aplistorical's "
+              "one $identify per user per export file; off: none. Default: pairs.",
+              choices=("pairs", "per_file", "off"))
         _switch(parser, "group_identify", "Send one $groupidentify per group with its latest "
                 "properties. Default: on.")
-        _switch(parser, "person_snapshot", "After every event is delivered, send each user's "
-                "latest properties as a final $set, so PostHog ends with Amplitude's latest "
-                "snapshot whatever the ingestion order. Default: on.")
+        _switch(parser, "person_snapshot", "After every event is delivered, send each person "
+                "its latest properties and earliest $initial_* values as a final $set on each "
+                "of its distinct_ids, so PostHog ends with Amplitude's values whatever the "
+                "ingestion order. Default: on.")
         _switch(parser, "quiet", "Print only errors and the final summary (also -q). "
                 "Default: off.")
 

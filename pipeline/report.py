@@ -14,6 +14,7 @@ from connectors.files import exists, read_bytes, write_atomically
 from pipeline.job import Job, join
 from pipeline.ledger import DEAD_LETTER, FACTS, GENERATED, hour_path, read_records, state_dir
 from pipeline.report_html import render_report_html
+from pipeline.report_people import WarningTally, identities_section
 from pipeline.report_verify import status_line, summary
 from transforms.records import DONE, EMPTY, FAILED, PENDING
 
@@ -59,7 +60,7 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
         if status == FAILED:
             failed_hours.append({"hour": hour, "detail": record.get("detail")})
     generated = records.get(GENERATED, {})
-    per_day, names = _facts_summary(state, [h["hour"] for h in per_hour])
+    per_day, names, warnings = _facts_summary(state, [h["hour"] for h in per_hour])
     delivered = totals["events_translated"] if job.dry_run else totals["events_sent"]
     accounted = delivered + sum(skipped.values()) + sum(dead.values())
     complete = (hours[PENDING] == 0 and hours[FAILED] == 0 and not dead.get("delivery_failed")
@@ -79,6 +80,8 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
         "reconciled": accounted == totals["rows_read"],
         "generated_events_sent": generated.get("counts", {}),
         "generated_events_failed": generated.get("dead", {}),
+        "identities": identities_section(generated),
+        "warnings": warnings,
         "hours": {"total": len(all_hours), **hours},
         "failed_hours": failed_hours,
         "settings": job.stored(),
@@ -91,9 +94,11 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
     }
 
 
-def _facts_summary(state: str, hours: list[str]) -> tuple[list[dict], list[tuple[str, int]]]:
+def _facts_summary(state: str, hours: list[str]) -> tuple[list[dict], list[tuple[str, int]],
+                                                         dict[str, int]]:
     days: dict[str, dict[str, int]] = {}
     names: dict[str, int] = {}
+    warnings = WarningTally()
     for hour in hours:
         path = hour_path(state, FACTS, hour)
         if not exists(path):
@@ -105,8 +110,10 @@ def _facts_summary(state: str, hours: list[str]) -> tuple[list[dict], list[tuple
             slot["events"] += c.get("events", 0)
         for name, n in facts.get("event_names", {}).items():
             _add(names, name, n)
+        warnings.add(facts)
     per_day = [{"day": d, **days[d]} for d in sorted(days)]
-    return per_day, sorted(names.items(), key=lambda kv: (-kv[1], kv[0]))
+    return (per_day, sorted(names.items(), key=lambda kv: (-kv[1], kv[0])),
+            warnings.result())
 
 
 def _dead_letter_examples(state: str, reasons: set[str]) -> dict[str, list[dict]]:
@@ -162,6 +169,7 @@ def format_table(report: dict) -> str:
                  "yes" if report["reconciled"] else "NO"))
     rows += [(f"Generated: {name}", n)
              for name, n in sorted(report["generated_events_sent"].items())]
+    rows += [(f"Warning: {kind}", n) for kind, n in report["warnings"].items()]
     h = report["hours"]
     rows.append(("Hours done / empty / failed / pending / total",
                  f"{h['done']} / {h['empty']} / {h['failed']} / {h['pending']} / {h['total']}"))

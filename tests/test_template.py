@@ -45,6 +45,8 @@ EXCLUDED = {
     "job_name": "the Dataflow job name is the template launch's own; a migration is identified "
                 "by its work_dir",
     "quiet": "only changes the launcher's console output",
+    "accept_empty": "a launch only submits the job; the empty-run check happens when the job's "
+                    "command is run again to finish it",
 }
 # Switches: the launcher passes them as --name=true|false like every parameter.
 SWITCHES = ("force", "dry_run", "preserve_sources", "preserve_translations", "group_identify",

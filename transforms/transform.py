@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Iterator
 
 import apache_beam as beam
@@ -11,7 +12,8 @@ from apache_beam.pvalue import TaggedOutput
 from transforms.facts import HourFacts, merge_facts
 from transforms.records import DeadLetter, ExportLine, HourMarker
 from transforms.settings import TranslationSettings
-from transforms.translate import translate_line
+from transforms.repair import repair_line
+from transforms.translate import INVALID_JSON, translate_line
 
 __all__ = ["DEAD_LETTER", "EVENTS", "METRICS_NAMESPACE", "SKIPPED", "TranslateToPostHog"]
 
@@ -70,6 +72,8 @@ class _TranslateFn(beam.DoFn):
         tally = self._tallies.get(element.hour)
         if tally is None:
             tally = self._tallies[element.hour] = _HourTally()
+        if translation.event is None and translation.reason == INVALID_JSON:
+            translation = self._repaired(element.line, translation, tally)
         tally.facts.add(translation, element if self._facts_per_file else None)
         if translation.event is not None:
             tally.counts["events"] += 1
@@ -80,13 +84,22 @@ class _TranslateFn(beam.DoFn):
         key = f"{'dead' if translation.dead else 'skipped'}:{reason}"
         tally.counts[key] = tally.counts.get(key, 0) + 1
         self._count_reason("dead_lettered" if translation.dead else "skipped", reason)
-        record = DeadLetter(
-            reason=reason, stage=_STAGE, hour=element.hour, file=element.file,
-            line_number=element.line_number,
-            payload=element.line.decode("utf-8", errors="replace"), detail=translation.detail)
+        record = _letter(element, reason, translation.detail)
         if translation.dead:
             tally.letters.append(record)
         yield TaggedOutput(DEAD_LETTER if translation.dead else SKIPPED, record)
+
+    def _repaired(self, line: bytes, translation, tally: _HourTally):
+        """The translation of ``line`` with its bad text repaired, if that makes it JSON."""
+        repaired = repair_line(line)
+        if repaired is None:
+            return translation
+        again = translate_line(repaired, self._settings)
+        if again.reason == INVALID_JSON:
+            return translation
+        tally.counts["repaired:text"] = tally.counts.get("repaired:text", 0) + 1
+        self._count_reason("repaired", "text")
+        return again
 
     def _close_hour(self, marker: HourMarker) -> HourMarker:
         tally = self._tallies.pop(marker.hour, None) or _HourTally()
@@ -94,6 +107,17 @@ class _TranslateFn(beam.DoFn):
         if marker.facts:  # keep whatever an earlier stage already gathered
             facts = merge_facts(marker.facts, facts)
         return marker.with_counts(tally.counts)._replace(facts=facts).with_letters(tally.letters)
+
+
+def _letter(element: ExportLine, reason: str, detail: str | None) -> DeadLetter:
+    try:
+        text, raw = element.line.decode("utf-8"), None
+    except UnicodeDecodeError:  # keep the bytes replayable beside the readable text
+        text = element.line.decode("utf-8", errors="replace")
+        raw = base64.b64encode(element.line).decode("ascii")
+    return DeadLetter(reason=reason, stage=_STAGE, hour=element.hour, file=element.file,
+                      line_number=element.line_number, payload=text, detail=detail,
+                      payload_base64=raw)
 
 
 class TranslateToPostHog(beam.PTransform):
@@ -109,7 +133,9 @@ class TranslateToPostHog(beam.PTransform):
       - ``SKIPPED``: ``DeadLetter`` records for rows left out on purpose (session markers,
         ``--ignore_event``), so that every row is accounted for.
     Counters (namespace ``METRICS_NAMESPACE``): ``rows_translated``, ``skipped_<reason>``,
-    ``dead_lettered_<reason>``.
+    ``dead_lettered_<reason>``, ``repaired_text`` (rows that parsed only once their invalid
+    UTF-8 or lone surrogate escapes became U+FFFD, see ``transforms.repair``; the marker counts
+    them as ``repaired:text``).
     """
 
     def __init__(self, settings: TranslationSettings | None = None,
