@@ -23,7 +23,7 @@ from connectors.errors import MigrationAbort
 from connectors.files import (configure_gcs_emulator, files_by_hour, read_hour_files,
                               write_atomically)
 from pipeline import job as jobs
-from pipeline.console import ERROR, INCOMPLETE, OK, USAGE
+from pipeline.console import ALL_EMPTY, ERROR, INCOMPLETE, OK, USAGE
 from pipeline.options import SECRET_ENV, UsageError, parse_flags
 from pipeline.preview_html import render_preview_html
 from pipeline.people import identify_events, owners_of, snapshots_of
@@ -227,11 +227,11 @@ def _preview(argv: list[str]) -> int:
     except HourUnreadable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return INCOMPLETE
-    if not result.rows:
+    if not result.rows:  # as a run whose every hour came back empty
         print(f"error: --start: no rows in {job.start} to {job.end} ({len(result.hours)} "
               "hour(s), all empty); hours count by Amplitude's server_upload_time, in UTC",
               file=sys.stderr)
-        return USAGE
+        return ALL_EMPTY
     path = job.path(PREVIEW_FILE)
     write_atomically(path, render_preview_html(job, result).encode("utf-8"))
     print("\n".join(_summary(result)))
