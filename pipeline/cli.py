@@ -22,11 +22,13 @@ from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOp
 from connectors.amplitude import hour_range, hours_not_yet_exportable
 from connectors.hours import (EMPTY_RECHECK, MIGRATION_AGE, empty_is_final, exportable_at,
                               hours_too_recent_to_migrate, migratable_at)
-from connectors.files import configure_gcs_emulator, exists, write_atomically
+from connectors.files import (configure_gcs_emulator, exists, use_beam_file_options,
+                              write_atomically)
 from pipeline import job as jobs
 from pipeline.build import build
 from pipeline.console import (ALL_EMPTY, ERROR, HOURS_PENDING, INCOMPLETE, OK, USAGE, find_abort,
                               setup_logging)
+from pipeline.lease import JobLease, LeaseHeld
 from pipeline.ledger import GENERATED, read_records, state_dir, status_of
 from pipeline.options import UsageError, help_text, parse_flags
 from pipeline.progress import Progress
@@ -62,6 +64,7 @@ def run(argv: list[str] | None = None) -> int:
         # Before the job is resolved: reading a gs:// work_dir makes Beam create PipelineOptions,
         # whose own logging.basicConfig() would leave this one without effect.
         setup_logging(bool(given.get("quiet")))
+        use_beam_file_options(beam_args)
         job, secrets = jobs.resolve(given)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -88,10 +91,27 @@ def unfinished(job: jobs.Job, all_hours: list[str], records: dict) -> list[str]:
 
 
 def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
+    """Runs the job under its lease (see pipeline.lease): exit 2 if another run holds it."""
     configure_gcs_emulator()
+    lease = JobLease(job.work_dir, f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-"
+                     f"{uuid.uuid4().hex[:6]}")
+    try:
+        note = lease.acquire(force=job.force)
+    except LeaseHeld as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
+    if note:
+        LOG.warning("%s", note)
+    try:
+        return _migrate(job, secrets, beam_args)
+    finally:
+        lease.release()
+
+
+def _migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
     all_hours = hour_range(job.start, job.end)
     state = state_dir(job.work_dir, job.dry_run)
-    records = read_records(state)
+    records = read_records(state, update_index=True)
     now = dt.datetime.now(dt.timezone.utc)
     pending = unfinished(job, all_hours, records)
     if not job.force and not job.dry_run:
@@ -140,7 +160,7 @@ def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
                 return _crashed(job, run_id, exc)
             print(f"error: {abort}", file=sys.stderr)
             return ERROR
-    report = build_report(job, all_hours, started_at, jobs.utc_now())
+    report = build_report(job, all_hours, started_at, jobs.utc_now(), update_index=True)
     json_path, html_path = write_report(job, report)
     print(format_table(report))
     print(f"Report: {json_path} and {html_path}")

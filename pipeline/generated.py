@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import apache_beam as beam
 import orjson
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import PCollection
 
 from connectors.files import configure_gcs_emulator, exists, read_bytes
@@ -46,12 +47,20 @@ def _job_complete(_, state: str, hours: list[str], _barrier) -> bool:
     return all(status_of(records, hour) in (DONE, EMPTY) for hour in hours)
 
 
-def _read_facts(hour: str, state: str, complete: bool) -> list[dict]:
+def _facts_files(_, state: str, hours: frozenset, complete: bool) -> list[str]:
+    """The facts files of ``hours``, from one listing: hours without facts have no file, and a
+    long job would otherwise ask for each of thousands of hours whether its file exists."""
     if not complete:  # generated events are final only once the job has every hour
         return []
     configure_gcs_emulator()
-    path = hour_path(state, FACTS, hour)
-    return [orjson.loads(read_bytes(path))] if exists(path) else []
+    matched = FileSystems.match([hour_path(state, FACTS, "*")])[0].metadata_list
+    return sorted(m.path for m in matched
+                  if m.path.rsplit("/", 1)[-1].removesuffix(".json") in hours)
+
+
+def _read_facts(path: str) -> dict:
+    configure_gcs_emulator()
+    return orjson.loads(read_bytes(path))
 
 
 def _pairs(facts: dict):
@@ -128,9 +137,11 @@ class GenerateEvents(beam.PTransform):
                     | "JobComplete" >> beam.Map(_job_complete, self._state, self._hours,
                                                 beam.pvalue.AsList(self._barrier)))
         facts = (pbegin
-                 | "Hours" >> beam.Create(self._hours)
-                 | "ReadFacts" >> beam.FlatMap(_read_facts, self._state,
-                                               beam.pvalue.AsSingleton(complete)))
+                 | "Start" >> beam.Create([None])
+                 | "ListFacts" >> beam.FlatMap(_facts_files, self._state, frozenset(self._hours),
+                                               beam.pvalue.AsSingleton(complete))
+                 | "SpreadFacts" >> beam.Reshuffle()
+                 | "ReadFacts" >> beam.Map(_read_facts))
         outputs = []
         # Devices belong to their first user in every mode that merges, so that snapshots are
         # per person; only pairs mode sends these $identify events.

@@ -18,6 +18,7 @@ DEFAULTS = {
     "amplitude_max_attempts": 8,
     "amplitude_max_retry_seconds": 900,
     "amplitude_read_timeout": 300,
+    "amplitude_concurrency": 4,
     "posthog_host": "https://us.i.posthog.com",
     "batch_size": 1000,
     "sleep_interval_ms": 0,
@@ -133,7 +134,7 @@ class AmplitudeOptions(PipelineOptions):
         _flag(parser, "source", "amplitude: the Export API; files: export files at "
               "--source_path. Default: amplitude.", choices=("amplitude", "files"))
         _flag(parser, "source_path", "Glob of export files (zip, .json.gz, .json, .jsonl), "
-              "local or gs://; needed with --source files. Default: none.")
+              "local, gs:// or s3://; needed with --source files. Default: none.")
         _flag(parser, "amplitude_api_key", "Amplitude project API key. Default: the "
               "AMPLITUDE_API_KEY environment variable.")
         _flag(parser, "amplitude_secret_key", "Amplitude project secret key. Default: the "
@@ -149,6 +150,9 @@ class AmplitudeOptions(PipelineOptions):
         _flag(parser, "amplitude_read_timeout", "Seconds to wait for the Export API's next "
               "bytes (a large hour may take minutes before its download starts) before the "
               "attempt counts as failed and is retried. Default: 300.", type=float)
+        _flag(parser, "amplitude_concurrency", "Export hours each worker downloads at once while "
+              "it emits the hours already downloaded (job-wide: this × workers requests to "
+              "Amplitude). Default: 4.", type=int)
 
 
 class PostHogOptions(PipelineOptions):
@@ -164,7 +168,9 @@ class PostHogOptions(PipelineOptions):
         _flag(parser, "sleep_interval_ms", "Pause after each batch, in milliseconds. "
               "Default: 0.", type=int)
         _flag(parser, "max_events_per_second", "Rate limit per worker (total rate = this × "
-              "workers). Default: no limit.", type=float)
+              "workers); giving it lifts the default pace to PostHog Cloud. Default: no limit, "
+              "except to PostHog Cloud (us.i.posthog.com, eu.i.posthog.com): 10,000 events a "
+              "minute for the whole job, as PostHog's migration guide asks.", type=float)
         _flag(parser, "max_retry_seconds", "Longest time spent retrying one batch before its "
               "events are dead-lettered as delivery_failed. Default: 600.", type=float)
         _switch(parser, "insecure", "Do not verify the PostHog host's TLS certificate. "

@@ -26,13 +26,15 @@ def _add(into: dict, key: str, value: int) -> None:
     into[key] = into.get(key, 0) + value
 
 
-def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=None) -> dict:
-    """The report of the whole job. ``started_at``/``finished_at`` are the run's that writes it;
-    without them (``status``, ``resend``, ``verify``) the last run's times are kept."""
+def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=None,
+                 update_index: bool = False) -> dict:
+    """The job's report; ``update_index`` also rewrites the ledger's index (runs do).
+    ``started_at``/``finished_at`` are the run's that writes it; without them (``status``,
+    ``resend``, ``verify``) the last run's times are kept."""
     if started_at is None and finished_at is None:
         started_at, finished_at = _last_run_times(job)
     state = state_dir(job.work_dir, job.dry_run)
-    records = read_records(state)
+    records = read_records(state, update_index=update_index)
     hours = {DONE: 0, EMPTY: 0, FAILED: 0, PENDING: 0}
     totals = {"rows_read": 0, "events_sent": 0, "events_translated": 0}
     skipped: dict[str, int] = {}
@@ -60,7 +62,7 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
         if status == FAILED:
             failed_hours.append({"hour": hour, "detail": record.get("detail")})
     generated = records.get(GENERATED, {})
-    per_day, names, warnings = _facts_summary(state, [h["hour"] for h in per_hour])
+    per_day, names, warnings = _facts_summary(state, [records[h["hour"]] for h in per_hour])
     delivered = totals["events_translated"] if job.dry_run else totals["events_sent"]
     accounted = delivered + sum(skipped.values()) + sum(dead.values())
     complete = (hours[PENDING] == 0 and hours[FAILED] == 0 and not dead.get("delivery_failed")
@@ -94,16 +96,18 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
     }
 
 
-def _facts_summary(state: str, hours: list[str]) -> tuple[list[dict], list[tuple[str, int]],
-                                                         dict[str, int]]:
+def _facts_summary(state: str, records: list[dict]) -> tuple[list[dict], list[tuple[str, int]],
+                                                           dict[str, int]]:
     days: dict[str, dict[str, int]] = {}
     names: dict[str, int] = {}
     warnings = WarningTally()
-    for hour in hours:
-        path = hour_path(state, FACTS, hour)
-        if not exists(path):
-            continue
-        facts = orjson.loads(read_bytes(path))
+    for record in records:
+        facts = record.get("summary")
+        if facts is None:  # a record written before records carried their summary
+            path = hour_path(state, FACTS, record["hour"])
+            if not exists(path):
+                continue
+            facts = orjson.loads(read_bytes(path))
         for day, c in facts.get("days", {}).items():
             slot = days.setdefault(day, {"rows": 0, "events": 0})
             slot["rows"] += c.get("rows", 0)
