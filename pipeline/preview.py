@@ -21,7 +21,7 @@ from connectors.amplitude import base_url_for, hour_range
 from connectors.amplitude_http import ExportClient
 from connectors.errors import MigrationAbort
 from connectors.files import (configure_gcs_emulator, files_by_hour, read_hour_files,
-                              write_atomically)
+                              use_beam_file_options, write_atomically)
 from pipeline import job as jobs
 from pipeline.console import ALL_EMPTY, ERROR, INCOMPLETE, OK, USAGE
 from pipeline.options import SECRET_ENV, UsageError, parse_flags
@@ -72,7 +72,8 @@ def _take_rows(argv: list[str]) -> tuple[int, list[str]]:
 
 
 def _resolve(argv: list[str]) -> tuple[jobs.Job, jobs.Secrets]:
-    given, _ = parse_flags(argv)
+    given, beam_args = parse_flags(argv)
+    use_beam_file_options(beam_args)  # --s3_endpoint_url and the like, for s3:// sources
     given["dry_run"] = True  # nothing is sent, so no PostHog key is asked for
     given.pop("posthog_api_key", None)
     environ = {k: v for k, v in os.environ.items() if k != SECRET_ENV["posthog_api_key"]}
