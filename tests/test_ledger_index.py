@@ -66,6 +66,7 @@ def test_a_three_year_job_starts_on_cloud_storage(gcs_bucket):  # noqa: F811
         assert code == 4, err  # hours left pending after --limit_hours
         assert srv.hours() == [] and sorted(srv.requests) == [
             "20230103T00", "20230103T01", "20230103T02"]
+    # No generated events' record: they wait until every hour of the job is done.
     assert len(_index(state)) == len(done) + 3
     report = orjson.loads(read_bytes(join(state, "report.json")))
     assert report["hours"]["total"] == 26_280 and report["hours"]["pending"] == 26_280 - 51
