@@ -104,10 +104,10 @@ def test_rss_and_sink_figures_are_consistent(bench):
 
 def test_output_names_every_figure_and_no_key(bench):
     figures, said = bench
-    for number in range(1, 6):
+    for number in range(1, 8):
         assert f"\n{number}. " in "\n" + said
     verdicts = said.count("TARGET MISSED") + said.count("target met")
-    assert verdicts == 2 + len(MODES) * len(BASELINES)
+    assert verdicts == 3 + len(MODES) * len(BASELINES)  # translate, RSS, sparse and e2e
     rendered = table(figures)
     for label in ("translate rows/s", "e2e ev/s wall | steady, in_process vs SDK",
                   "multi_processing_2 vs SDK no-drop", "delivered/expected, SDK no-drop",
