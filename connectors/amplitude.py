@@ -23,9 +23,10 @@ from apache_beam.transforms.core import RestrictionProvider
 
 from connectors import archive
 from connectors.amplitude_http import ExportClient
+from connectors.emit import emit_hour
 from connectors.files import configure_gcs_emulator, write_atomically
 from connectors.hours import hour_range, hours_not_yet_exportable, parse_hour
-from transforms.records import DONE, EMPTY, ExportLine, HourMarker
+from transforms.records import DONE, EMPTY, HourMarker, LineChunk
 
 __all__ = [
     "ReadFromAmplitudeExport",
@@ -86,7 +87,7 @@ class _OneHourPerRestriction(RestrictionProvider):
 
 
 class _ReadExportHours(beam.DoFn):
-    """tuple of hours -> for each claimed hour its ExportLines, then its HourMarker."""
+    """tuple of hours -> for each claimed hour its LineChunks, then its HourMarker."""
 
     def __init__(self, base_url: str, keys: _Keys, preserve_dir: str | None, client_options: dict):
         self._base_url = base_url
@@ -122,7 +123,7 @@ class _ReadExportHours(beam.DoFn):
                 return
             yield from self._read_hour(hours[index])
 
-    def _read_hour(self, hour: str) -> Iterator[ExportLine | HourMarker]:
+    def _read_hour(self, hour: str) -> Iterator[LineChunk | HourMarker]:
         with tempfile.TemporaryDirectory(prefix="amplitude-export-") as tmp:
             dest = os.path.join(tmp, f"{hour}.zip")
             # The client validates every zip and gzip CRC of the download before returning DONE,
@@ -144,13 +145,8 @@ class _ReadExportHours(beam.DoFn):
             if self._preserve_dir:
                 write_atomically(FileSystems.join(self._preserve_dir, f"{hour}.zip"),
                                  _file_chunks(dest))
-            rows = 0
-            for member, number, line in archive.iter_lines(dest, archive.ZIP):
-                rows += 1
-                yield ExportLine(hour, member, number, line)
-            self._rows.inc(rows)
             self._fetched.inc()
-            yield HourMarker(hour, DONE, None, {"rows_read": rows})
+            yield from emit_hour(hour, archive.iter_lines(dest, archive.ZIP), self._rows)
 
 
 def _file_chunks(path: str, size: int = 1 << 20) -> Iterator[bytes]:
@@ -160,13 +156,13 @@ def _file_chunks(path: str, size: int = 1 << 20) -> Iterator[bytes]:
 
 
 class ReadFromAmplitudeExport(beam.PTransform):
-    """Fetch hours from Amplitude's Export API: ``PBegin -> PCollection[ExportLine | HourMarker]``.
+    """Fetch hours from Amplitude's Export API: ``PBegin -> PCollection[LineChunk | HourMarker]``.
 
     For every hour in ``hours`` (YYYYMMDDTHH or YYYY-MM-DDTHH, UTC by ``server_upload_time``): its
-    rows as ``ExportLine``s in natural part order, then exactly one ``HourMarker`` with status DONE,
-    EMPTY (Amplitude has no data: HTTP 404) or FAILED (HTTP 400 for an hour over the 4 GB export
-    limit, an unexpected status, or transient errors beyond the retry bounds; ``detail`` says
-    which). A FAILED hour emits no line. HTTP 401/403 raises ``AuthenticationError`` and stops the
+    rows in natural part order, in ``LineChunk``s (see ``connectors.emit``), then exactly one
+    ``HourMarker`` with status DONE, EMPTY (Amplitude has no data: HTTP 404) or FAILED (HTTP 400
+    for an hour over the 4 GB export limit, an unexpected status, or transient errors beyond the
+    retry bounds; ``detail`` says which). A FAILED hour emits no line. HTTP 401/403 raises ``AuthenticationError`` and stops the
     run. With ``preserve_dir``, each downloaded hour is also kept as
     ``<preserve_dir>/<YYYYMMDDTHH>.zip`` for replay with ``ReadFromAmplitudeFiles``.
 

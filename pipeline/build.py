@@ -34,8 +34,11 @@ def _avro_record(event: dict) -> dict:
             "properties": orjson.dumps(event.get("properties") or {}).decode()}
 
 
-def _is_event(element) -> bool:
-    return not isinstance(element, HourMarker)
+def _events_of(element) -> list:
+    """The events an element of TranslateToPostHog's main output carries (see its docstring)."""
+    if type(element) is list:
+        return element
+    return [] if isinstance(element, HourMarker) else [element]
 
 
 def _write_avro(events, job: Job, run_id: str, name: str):
@@ -72,9 +75,9 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
         job.translation_settings(), facts_per_file=job.identify_mode == "per_file")
     events = translated[EVENTS]
     if job.dry_run or job.preserve_translations:
-        _write_avro(events | "OnlyEvents" >> beam.Filter(_is_event), job, run_id, "events")
+        _write_avro(events | "OnlyEvents" >> beam.FlatMap(_events_of), job, run_id, "events")
     if job.dry_run:
-        markers = events | "OnlyMarkers" >> beam.Filter(lambda e: not _is_event(e))
+        markers = events | "OnlyMarkers" >> beam.Filter(lambda e: isinstance(e, HourMarker))
     else:
         markers = (events | "WriteToPostHog" >> _sink(job, secrets)).checkpoints
     # Dead letters reach the ledger on their hour's marker: see transforms.records.HourMarker.
