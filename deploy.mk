@@ -2,7 +2,7 @@
 # Every setting is a make variable, given on the command line or in the environment, e.g.
 #   make dataflow PROJECT=my-project REGION=europe-west1 BUCKET=my-bucket \
 #     START=20240101T00 END=20240131T23 POSTHOG_HOST=https://eu.i.posthog.com
-# The README's deploy section explains each variable. Every target prints the commands it runs,
+# docs/deploy.md explains each variable. Every target prints the commands it runs,
 # so no API key ever goes on a command line: `dataflow` hands the keys to the pipeline through
 # AMPLITUDE_API_KEY, AMPLITUDE_SECRET_KEY and POSTHOG_API_KEY in the environment, and
 # `launch-template` passes Secret Manager secret names.

@@ -26,6 +26,8 @@ setup(
         ],
         # The benchmark's baseline is PostHog's documented approach, which uses their SDK.
         "bench": ["posthog>=3,<8"],
+        # `make pictures` crops the documentation's screenshots.
+        "pictures": ["pillow>=10,<14"],
     },
     entry_points={"console_scripts": ["aplistorical=pipeline.cli:main"]},
 )

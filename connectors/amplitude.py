@@ -146,7 +146,7 @@ class _ReadExportHours(beam.DoFn):
                 write_atomically(FileSystems.join(self._preserve_dir, f"{hour}.zip"),
                                  _file_chunks(dest))
             self._fetched.inc()
-            yield from emit_hour(hour, archive.iter_lines(dest, archive.ZIP), self._rows)
+            yield from emit_hour(hour, archive.iter_lines(dest, archive.ZIP), self._rows.inc)
 
 
 def _file_chunks(path: str, size: int = 1 << 20) -> Iterator[bytes]:

@@ -6,17 +6,17 @@ place, so the source only sees DONE, EMPTY, FAILED or an ``AuthenticationError``
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
 import logging
 import random
 import time
+import urllib.parse
 from typing import Callable, NamedTuple
 
 import requests
 
 from connectors import archive
 from connectors.errors import AuthenticationError
+from connectors.retry_after import parse_retry_after
 from transforms.records import DONE, EMPTY, FAILED
 
 __all__ = ["ExportClient", "FetchResult", "TOO_LARGE_ADVICE"]
@@ -27,6 +27,7 @@ _CHUNK = 1 << 20
 # side); 408 is a proxy's timeout. Everything else is an answer that retrying will not change.
 _TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
 _CONNECT_TIMEOUT = 30.0
+_SNIFF_BYTES = 512  # enough of a 404's body to tell an HTML page
 TOO_LARGE_ADVICE = (
     "Amplitude refused to export this hour (HTTP 400): it is over the Export API's 4 GB limit. "
     "Export this period with Amplitude's cloud-storage export (Amazon S3 or Google Cloud "
@@ -34,7 +35,7 @@ TOO_LARGE_ADVICE = (
 
 
 class FetchResult(NamedTuple):
-    status: str  # DONE (zip written and validated), EMPTY (404) or FAILED
+    status: str  # DONE (zip written and validated), EMPTY (Amplitude's "no data" 404) or FAILED
     detail: str | None  # why it failed, for the report
     size: int  # bytes downloaded in the successful attempt
 
@@ -70,6 +71,8 @@ class ExportClient:
 
     def open(self) -> "ExportClient":
         self._session = requests.Session()
+        # The body is already a zip: compressing it again in transit gains nothing.
+        self._session.headers["Accept-Encoding"] = "identity"
         return self
 
     def close(self) -> None:
@@ -117,6 +120,11 @@ class ExportClient:
                 if code == 200:
                     size = self._save(response, dest)
                 elif code == 404:
+                    problem = self._foreign_404(response)
+                    if problem:
+                        return FetchResult(FAILED, (
+                            f"HTTP 404 that is not Amplitude's \"no data\" answer: {problem}. "
+                            "Check --amplitude_url (or --amplitude_region)."), 0)
                     return FetchResult(EMPTY, None, 0)
                 elif code == 400:
                     return FetchResult(FAILED, TOO_LARGE_ADVICE, 0)
@@ -127,7 +135,7 @@ class ExportClient:
                         "AMPLITUDE_SECRET_KEY) and --amplitude_region/--amplitude_url.",
                         flag="--amplitude_api_key")
                 elif code in _TRANSIENT:
-                    raise _Retry(f"HTTP {code}", _retry_after(response.headers.get("Retry-After")))
+                    raise _Retry(f"HTTP {code}", parse_retry_after(response.headers.get("Retry-After")))
                 else:
                     return FetchResult(FAILED, f"unexpected HTTP {code} from the Export API", 0)
         except requests.RequestException as exc:
@@ -140,6 +148,26 @@ class ExportClient:
             raise _Retry(f"downloaded export is damaged: {exc}") from None
         return FetchResult(DONE, None, size)
 
+    def _foreign_404(self, response: requests.Response) -> str | None:
+        """Why a 404 cannot be the Export API's "no data for this range", or None if it can be.
+
+        Amplitude documents a 404 as the answer for a range with no data and documents no body
+        for it (https://amplitude.com/docs/apis/analytics/export, "Response"). Its API answers
+        at the path we asked for and never with a web page. So a 404 reached through a redirect
+        to another path (a login page, a proxy's rewrite) or carrying an HTML page (a proxy's or
+        web server's error page) is a wrong --amplitude_url, and every hour would otherwise be
+        recorded empty for good. Any other 404 is trusted as "no data"; a URL that answers plain
+        404s everywhere is caught later, when a whole run comes back empty.
+        """
+        asked, got = urllib.parse.urlsplit(self._url).path, urllib.parse.urlsplit(response.url).path
+        if got.rstrip("/") != asked.rstrip("/"):
+            return f"it came after a redirect to {got or '/'}"
+        content_type = response.headers.get("Content-Type", "").lower()
+        head = next(response.iter_content(_SNIFF_BYTES), b"")[:_SNIFF_BYTES].lstrip().lower()
+        if "html" in content_type or head.startswith((b"<!doctype", b"<html")):
+            return "it is an HTML page, as a proxy or web server sends"
+        return None
+
     @staticmethod
     def _save(response: requests.Response, dest: str) -> int:
         size = 0
@@ -147,9 +175,12 @@ class ExportClient:
             for chunk in response.iter_content(_CHUNK):
                 out.write(chunk)
                 size += len(chunk)
+        # Content-Length counts the bytes on the wire, before any Content-Encoding is undone;
+        # identity is asked for, but a proxy may compress anyway.
+        received = response.raw.tell()
         expected = response.headers.get("Content-Length")
-        if expected is not None and expected.isdigit() and int(expected) != size:
-            raise _Retry(f"body ended after {size} of {expected} bytes")
+        if expected is not None and expected.isdigit() and int(expected) != received:
+            raise _Retry(f"body ended after {received} of {expected} bytes")
         return size
 
     def _redact(self, text: str) -> str:
@@ -157,19 +188,3 @@ class ExportClient:
             if secret:
                 text = text.replace(secret, "***")
         return text
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())

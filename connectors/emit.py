@@ -6,7 +6,7 @@ is emitted whole or, when its download or files are damaged, not at all.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from transforms.records import DONE, HourMarker, LineChunk
 
@@ -20,14 +20,15 @@ CHUNK_ROWS = 500
 CHUNK_BYTES = 4 << 20
 
 
-def emit_hour(hour: str, lines: Iterable[tuple[str, int, bytes]], rows_counter=None, *,
+def emit_hour(hour: str, lines: Iterable[tuple[str, int, bytes]],
+              count_rows: Callable[[int], None] | None = None, *,
               chunk_rows: int = CHUNK_ROWS,
               chunk_bytes: int = CHUNK_BYTES) -> Iterator[LineChunk | HourMarker]:
     """The hour's ``(file, line_number, line)`` triples as ``LineChunk``s, then its DONE marker.
 
     Chunks hold at most ``chunk_rows`` lines and close once they reach ``chunk_bytes``; no chunk
-    is empty, and an hour without lines yields its marker alone. ``rows_counter`` (a Beam
-    counter) is increased by the hour's row count before the marker goes out.
+    is empty, and an hour without lines yields its marker alone. ``count_rows`` (a Beam counter's
+    ``inc``, say) hears the hour's row count before the marker goes out.
     """
     if chunk_rows < 1 or chunk_bytes < 1:
         raise ValueError("chunk_rows and chunk_bytes must be at least 1")
@@ -44,6 +45,6 @@ def emit_hour(hour: str, lines: Iterable[tuple[str, int, bytes]], rows_counter=N
     if chunk:
         rows += len(chunk)
         yield LineChunk(hour, chunk)
-    if rows_counter is not None:
-        rows_counter.inc(rows)
+    if count_rows is not None:
+        count_rows(rows)
     yield HourMarker(hour, DONE, None, {"rows_read": rows})

@@ -15,7 +15,7 @@ import uuid
 from collections import defaultdict
 import zipfile
 from contextlib import ExitStack, contextmanager
-from typing import Iterable, Iterator, NamedTuple, Sequence
+from typing import Callable, Iterable, Iterator, NamedTuple, Sequence
 
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
@@ -26,14 +26,16 @@ from connectors import archive
 from connectors.emit import emit_hour
 from connectors.errors import MigrationAbort
 from connectors.hours import parse_hour
-from transforms.records import EMPTY, FAILED, HourMarker
+from transforms.records import EMPTY, FAILED, HourMarker, LineChunk
 
 __all__ = [
     "ReadFromAmplitudeFiles",
     "configure_gcs_emulator",
     "exists",
+    "files_by_hour",
     "hour_from_name",
     "read_bytes",
+    "read_hour_files",
     "write_atomically",
 ]
 
@@ -170,6 +172,49 @@ class _Part(NamedTuple):
     size: int
 
 
+def files_by_hour(pattern: str, hours: Sequence[str] | None = None
+                  ) -> tuple[list[tuple[str, tuple[_Part, ...]]], list[str]]:
+    """The files ``pattern`` matches, grouped by the hour in their names, and those skipped.
+
+    Returns ``[(hour, parts)]`` for each hour of ``hours`` (``()`` when no file has it), or for
+    every hour found when ``hours`` is None, and the matched paths that are not export files.
+    Raises ``MigrationAbort`` when nothing matches or a data file's name carries no hour.
+    """
+    matched = FileSystems.match([pattern])[0].metadata_list
+    if not matched:
+        raise MigrationAbort(f"--source_path {pattern} matched no files", flag="--source_path")
+    groups: dict[str, list[_Part]] = defaultdict(list)
+    unnamed, skipped = [], []
+    for meta in matched:
+        path, kind = meta.path, archive.file_kind(meta.path)
+        hour = hour_from_name(path)
+        if kind is None:
+            skipped.append(path)
+        elif hour:
+            groups[hour].append(_Part(path, kind, None, meta.size_in_bytes))
+        elif kind == archive.ZIP:
+            # A zip saved from the API under another name: each member's name carries its hour.
+            for member in _list_zip(path):
+                member_hour = hour_from_name(member)
+                if member_hour:
+                    groups[member_hour].append(_Part(path, kind, member, meta.size_in_bytes))
+                else:
+                    unnamed.append(f"{path} (member {member})")
+        else:
+            unnamed.append(path)
+    if unnamed:
+        raise MigrationAbort(
+            f"--source_path: {len(unnamed)} file(s) have no hour in their name, e.g. "
+            f"{', '.join(unnamed[:3])}. Name them as Amplitude does "
+            "(<app>_<YYYY-MM-DD>_<H>#<n>.json.gz) or <YYYYMMDDTHH>.<ext>.",
+            flag="--source_path")
+    wanted = sorted(groups) if hours is None else hours
+    return [(hour, tuple(sorted(groups.get(hour, ()),
+                                key=lambda p: (archive.natural_key(p.path),
+                                               archive.natural_key(p.member or "")))))
+            for hour in wanted], skipped
+
+
 class _GroupFilesByHour(beam.DoFn):
     """pattern -> (hour, tuple[_Part, ...]) for each wanted hour; hours without files get ()."""
 
@@ -181,43 +226,12 @@ class _GroupFilesByHour(beam.DoFn):
         configure_gcs_emulator()
 
     def process(self, pattern: str):
-        matched = FileSystems.match([pattern])[0].metadata_list
-        if not matched:
-            raise MigrationAbort(f"--source_path {pattern} matched no files", flag="--source_path")
-        groups: dict[str, list[_Part]] = defaultdict(list)
-        unnamed, skipped = [], []
-        for meta in matched:
-            path, kind = meta.path, archive.file_kind(meta.path)
-            hour = hour_from_name(path)
-            if kind is None:
-                skipped.append(path)
-            elif hour:
-                groups[hour].append(_Part(path, kind, None, meta.size_in_bytes))
-            elif kind == archive.ZIP:
-                # A zip saved from the API under another name: each member's name carries its hour.
-                for member in _list_zip(path):
-                    member_hour = hour_from_name(member)
-                    if member_hour:
-                        groups[member_hour].append(_Part(path, kind, member, meta.size_in_bytes))
-                    else:
-                        unnamed.append(f"{path} (member {member})")
-            else:
-                unnamed.append(path)
-        if unnamed:
-            raise MigrationAbort(
-                f"--source_path: {len(unnamed)} file(s) have no hour in their name, e.g. "
-                f"{', '.join(unnamed[:3])}. Name them as Amplitude does "
-                "(<app>_<YYYY-MM-DD>_<H>#<n>.json.gz) or <YYYYMMDDTHH>.<ext>.",
-                flag="--source_path")
+        grouped, skipped = files_by_hour(pattern, self._hours)
         if skipped:
             self._skipped.inc(len(skipped))
             _LOG.warning("--source_path: skipped %d file(s) that are not .zip, .json(l) or "
                          ".json(l).gz, e.g. %s", len(skipped), ", ".join(skipped[:3]))
-        wanted = sorted(groups) if self._hours is None else self._hours
-        for hour in wanted:
-            yield hour, tuple(sorted(groups.get(hour, ()),
-                                     key=lambda p: (archive.natural_key(p.path),
-                                                    archive.natural_key(p.member or ""))))
+        yield from grouped
 
 
 def _list_zip(path: str) -> list[str]:
@@ -230,52 +244,62 @@ def _list_zip(path: str) -> list[str]:
                                  flag="--source_path") from exc
 
 
+def read_hour_files(hour: str, parts: Sequence[_Part],
+                    count: Callable[[str, int], None] = lambda name, n: None
+                    ) -> Iterator[LineChunk | HourMarker]:
+    """An hour's LineChunks in natural file order, then one HourMarker (see
+    ``ReadFromAmplitudeFiles``). ``count(name, n)`` hears ``hours_empty``, ``hours_failed``,
+    ``export_bytes``, ``rows_read`` and ``hours_fetched``."""
+    if not parts:
+        count("hours_empty", 1)
+        yield HourMarker(hour, EMPTY, "no file for this hour matched --source_path",
+                         {"rows_read": 0})
+        return
+    # One entry per file, in order; a zip listed member by member keeps only those members.
+    files: dict[str, tuple[str, list[str] | None, int]] = {}
+    for part in parts:
+        kind, members, size = files.get(part.path, (part.kind, [], part.size))
+        if part.member is None or members is None:
+            members = None
+        else:
+            members.append(part.member)
+        files[part.path] = (kind, members, size)
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        local = {}
+        try:
+            for path, (kind, members, size) in files.items():
+                local[path] = stack.enter_context(_local_copy(path, tmp))
+                # Checked before any line goes out so the hour is emitted whole or not at all.
+                archive.validate(local[path], kind, members)
+                count("export_bytes", size)
+        except archive.CorruptArchive as exc:
+            count("hours_failed", 1)
+            _LOG.warning("Hour %s failed: %s", hour, exc)
+            yield HourMarker(hour, FAILED, f"unreadable file: {exc}", {"rows_read": 0})
+            return
+        count("hours_fetched", 1)
+        yield from emit_hour(hour, itertools.chain.from_iterable(
+            archive.iter_lines(local[path], kind, members, display_name=path)
+            for path, (kind, members, _) in files.items()),
+            lambda rows: count("rows_read", rows))
+
+
 class _ReadHourFiles(beam.DoFn):
     """(hour, parts) -> the hour's LineChunks in natural file order, then one HourMarker."""
 
     def __init__(self):
-        self._fetched = Metrics.counter(_METRICS, "hours_fetched")
-        self._empty = Metrics.counter(_METRICS, "hours_empty")
-        self._failed = Metrics.counter(_METRICS, "hours_failed")
-        self._bytes = Metrics.counter(_METRICS, "export_bytes")
-        self._rows = Metrics.counter(_METRICS, "rows_read")
+        self._counters = {name: Metrics.counter(_METRICS, name) for name in (
+            "hours_fetched", "hours_empty", "hours_failed", "export_bytes", "rows_read")}
 
     def setup(self):
         configure_gcs_emulator()
 
+    def _count(self, name: str, n: int) -> None:
+        self._counters[name].inc(n)
+
     def process(self, element):
         hour, parts = element
-        if not parts:
-            self._empty.inc()
-            yield HourMarker(hour, EMPTY, "no file for this hour matched --source_path",
-                             {"rows_read": 0})
-            return
-        # One entry per file, in order; a zip listed member by member keeps only those members.
-        files: dict[str, tuple[str, list[str] | None, int]] = {}
-        for part in parts:
-            kind, members, size = files.get(part.path, (part.kind, [], part.size))
-            if part.member is None or members is None:
-                members = None
-            else:
-                members.append(part.member)
-            files[part.path] = (kind, members, size)
-        with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-            local = {}
-            try:
-                for path, (kind, members, size) in files.items():
-                    local[path] = stack.enter_context(_local_copy(path, tmp))
-                    # Checked before any line goes out so the hour is emitted whole or not at all.
-                    archive.validate(local[path], kind, members)
-                    self._bytes.inc(size)
-            except archive.CorruptArchive as exc:
-                self._failed.inc()
-                _LOG.warning("Hour %s failed: %s", hour, exc)
-                yield HourMarker(hour, FAILED, f"unreadable file: {exc}", {"rows_read": 0})
-                return
-            self._fetched.inc()
-            yield from emit_hour(hour, itertools.chain.from_iterable(
-                archive.iter_lines(local[path], kind, members, display_name=path)
-                for path, (kind, members, _) in files.items()), self._rows)
+        yield from read_hour_files(hour, parts, self._count)
 
 
 class ReadFromAmplitudeFiles(beam.PTransform):

@@ -7,12 +7,15 @@ with a reason:
 - 2xx: acknowledged.
 - 400: PostHog refuses the whole batch when one event is invalid, so the batch is split in halves
   until the invalid events stand alone; those fail ``rejected_by_posthog`` with PostHog's answer.
+  A well-formed event refused alone with an answer that names no event problem raises
+  ``MigrationAbort`` (the request, not the event, is refused: see
+  ``_raise_if_not_about_the_event``).
 - 413: split and sent again; a single event that is still too large fails ``event_too_large``.
 - 401/403: ``AuthenticationError`` (a wrong key would otherwise fail every event of the job).
 - 3xx/404/405: ``MigrationAbort`` naming ``--posthog_host`` (nothing will ever be accepted there).
 - 408, 425, 429, 5xx, timeouts and dropped connections: retried with exponential backoff and full
   jitter, waiting at least ``Retry-After``; once ``max_retry_seconds`` would be exceeded the events
-  fail ``delivery_failed``.
+  fail ``delivery_failed``. Time slept for pacing is not part of that budget.
 - any other 4xx: the batch fails ``rejected_by_posthog`` without splitting.
 
 A retried request may have reached PostHog before the failure (a timeout or a lost answer), so an
@@ -36,6 +39,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 
 from connectors.errors import AuthenticationError, MigrationAbort
+from connectors.posthog_answers import refused_for_the_request
 from connectors.posthog_pacing import DEFAULT_HOST, TokenBucket, check_settings, parse_retry_after
 
 __all__ = [
@@ -149,7 +153,8 @@ class PostHogClient:
         self._batch_size = batch_size
         self._max_event_bytes = max_event_bytes
         self._verify_tls = verify_tls
-        self._bucket = TokenBucket(max_events_per_second) if max_events_per_second else None
+        self._bucket = (TokenBucket(max_events_per_second, clock=time.monotonic)
+                        if max_events_per_second else None)
         self._random = random.Random()
         # The body is built by concatenation so that halves of a split batch reuse each event's
         # serialised bytes. No sent_at: PostHog would shift every historical timestamp by it.
@@ -242,9 +247,13 @@ class PostHogClient:
         body = gzip.compress(self._head + b",".join(data for _, data in chunk) + b"]}",
                              compresslevel=_GZIP_LEVEL, mtime=0)
         started = time.monotonic()
+        # Pacing (--max_events_per_second, --sleep_interval_ms) is the user's own choice of
+        # speed, not retrying: it is left out of the --max_retry_seconds budget, otherwise a slow
+        # rate would spend the budget before the first retry.
+        paced = 0.0
         attempt = 0
         while True:
-            self._pace(len(chunk), tally)
+            paced += self._pace(len(chunk), tally)
             sent = time.monotonic()
             try:
                 # verify per request: requests lets REQUESTS_CA_BUNDLE override session.verify.
@@ -265,6 +274,8 @@ class PostHogClient:
                     return "ok", detail
                 self._raise_if_fatal(response)
                 if status == 400:
+                    if len(chunk) == 1:
+                        self._raise_if_not_about_the_event(chunk[0][0], detail)
                     return "invalid", detail
                 if status == 413:
                     return "too_large", detail
@@ -272,11 +283,11 @@ class PostHogClient:
                     return "rejected", detail
                 wait_at_least = parse_retry_after(response.headers.get("Retry-After")) or 0.0
             finally:
-                self._sleep(self._interval_s, tally)
+                paced += self._sleep(self._interval_s, tally)
             # Full jitter spreads the retries of many workers hit by the same outage.
             delay = max(wait_at_least, self._random.uniform(
                 0, min(self._backoff_cap, self._backoff_base * 2 ** attempt)))
-            elapsed = time.monotonic() - started
+            elapsed = time.monotonic() - started - paced
             if elapsed + delay > self._max_retry_seconds:
                 return "failed", (f"gave up after {attempt + 1} attempts in {elapsed:.1f} s "
                                   f"(--max_retry_seconds {self._max_retry_seconds:g}, next wait "
@@ -285,6 +296,22 @@ class PostHogClient:
             tally.retries += 1
             self._sleep(delay, tally)
             attempt += 1
+
+    def _raise_if_not_about_the_event(self, event: Any, detail: str) -> None:
+        """Stop the run when one event alone is refused for a reason that is not about it.
+
+        Every other event would be refused the same way: splitting on would cost 2n-1 requests
+        per batch and dead-letter the whole job as ``rejected_by_posthog``, which ``resend``
+        cannot undo. Bisection reaches its first single event after log2(n) requests, so this
+        bounds what such a 400 costs. What counts as "about the event": ``refused_for_the_request``.
+        """
+        if not refused_for_the_request(event, detail):
+            return
+        raise MigrationAbort(
+            f"PostHog at {self.host} refused a single well-formed event (it has an event name, "
+            f"a distinct_id and a valid uuid) with {detail[:300]}. The request itself is refused, "
+            "not the event: check --posthog_host (a proxy or a path in front of PostHog's "
+            "capture endpoint?) and --posthog_api_key.", flag="--posthog_host")
 
     def _raise_if_fatal(self, response: requests.Response) -> None:
         status = response.status_code
@@ -302,15 +329,18 @@ class PostHogClient:
                 + ": this is not a PostHog capture endpoint; check --posthog_host.",
                 flag="--posthog_host")
 
-    def _pace(self, n_events: int, tally: _Tally) -> None:
-        if self._bucket is not None:
-            self._sleep(self._bucket.take(n_events), tally)
+    def _pace(self, n_events: int, tally: _Tally) -> float:
+        if self._bucket is None:
+            return 0.0
+        return self._sleep(self._bucket.take(n_events), tally)
 
     @staticmethod
-    def _sleep(seconds: float, tally: _Tally) -> None:
+    def _sleep(seconds: float, tally: _Tally) -> float:
         if seconds > 0:
             time.sleep(seconds)
             tally.throttled_s += seconds
+            return seconds
+        return 0.0
 
     def _redact(self, text: str) -> str:
         return text.replace(self._key, "[redacted]")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import email.utils
-import math
 import time
 import urllib.parse
-from datetime import datetime, timezone
+
+from connectors.retry_after import parse_retry_after
 
 __all__ = ["DEFAULT_HOST", "TokenBucket", "check_settings", "parse_retry_after"]
 
@@ -43,24 +42,6 @@ def check_settings(host: str, api_key: str, *, max_retry_seconds: float = 600, t
     if max_event_bytes > max_batch_bytes:
         raise ValueError(f"max_event_bytes ({max_event_bytes}) must not exceed max_batch_bytes "
                          f"({max_batch_bytes})")
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
 class TokenBucket:

@@ -10,12 +10,12 @@ from connectors.files import ReadFromAmplitudeFiles
 from connectors.posthog import WriteToPostHog
 from pipeline.generated import GenerateEvents, RecordGenerated, WaitOn
 from pipeline.job import Job, Secrets
-from pipeline.ledger import CommitHours, state_dir
+from pipeline.ledger import CommitHours, RefuseUnassignedLetters, state_dir
 from transforms.records import HourMarker
 from transforms.transform import EVENTS, TranslateToPostHog
 
-# The schema of <work_dir>/translated/*.avro (documented in the README). Properties stay a JSON
-# string: PostHog properties are free-form and Avro maps need one value type.
+# The schema of <work_dir>/translated/*.avro (documented in docs/job-folder.md). Properties stay
+# a JSON string: PostHog properties are free-form and Avro maps need one value type.
 AVRO_SCHEMA = {
     "type": "record", "name": "PostHogEvent", "namespace": "aplistorical",
     "fields": [
@@ -32,6 +32,15 @@ def _avro_record(event: dict) -> dict:
     return {"uuid": event["uuid"], "event": event["event"],
             "distinct_id": str(event["distinct_id"]), "timestamp": event["timestamp"],
             "properties": orjson.dumps(event.get("properties") or {}).decode()}
+
+
+def _tagged(event: dict, job_name: str) -> dict:
+    """A generated event with the job's ``$import_job_id``, as translated events carry it."""
+    return {**event, "properties": {**event.get("properties", {}), "$import_job_id": job_name}}
+
+
+def _on_days(event: dict, days: frozenset) -> bool:
+    return str(event.get("timestamp") or "")[:10] in days
 
 
 def _events_of(element) -> list:
@@ -58,8 +67,12 @@ def _sink(job: Job, secrets: Secrets) -> WriteToPostHog:
 
 
 def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
-          all_hours: list[str], run_id: str) -> None:
-    """Adds the migration of ``hours`` to ``pipeline``; generated events cover ``all_hours``."""
+          all_hours: list[str], run_id: str, generated_days: frozenset | None = None) -> None:
+    """Adds the migration of ``hours`` to ``pipeline``; generated events cover ``all_hours``.
+
+    ``generated_days`` (a repair, see ``pipeline.repair``): send only the generated events whose
+    timestamp falls on one of these UTC days, and leave the job's generated record as it is.
+    """
     state = state_dir(job.work_dir, job.dry_run)
     if job.source == "amplitude":
         lines = pipeline | "ReadAmplitude" >> ReadFromAmplitudeExport(
@@ -67,7 +80,8 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
             base_url=base_url_for(job.amplitude_region, job.amplitude_url),
             preserve_dir=job.path("exports") if job.preserve_sources else None,
             max_attempts=job.amplitude_max_attempts,
-            max_retry_seconds=job.amplitude_max_retry_seconds)
+            max_retry_seconds=job.amplitude_max_retry_seconds,
+            request_timeout=job.amplitude_read_timeout)
     else:
         lines = pipeline | "ReadFiles" >> ReadFromAmplitudeFiles(job.source_path, hours)
 
@@ -79,21 +93,31 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
     if job.dry_run:
         markers = events | "OnlyMarkers" >> beam.Filter(lambda e: isinstance(e, HourMarker))
     else:
-        markers = (events | "WriteToPostHog" >> _sink(job, secrets)).checkpoints
+        written = events | "WriteToPostHog" >> _sink(job, secrets)
+        markers = written.checkpoints
+        # Letters travel on their hour's marker; one without an hour has nowhere to go.
+        _ = written.failed | "RefuseUnassignedLetters" >> RefuseUnassignedLetters()
     # Dead letters reach the ledger on their hour's marker: see transforms.records.HourMarker.
     committed = markers | "CommitHours" >> CommitHours(state)
 
     generated = pipeline | "Generate" >> GenerateEvents(
         state, all_hours, committed, job.identify_mode, group_identify=job.group_identify,
         person_snapshot=job.person_snapshot)
-    snapshots = generated.snapshots
+    generated_events = generated.events | "TagGenerated" >> beam.Map(_tagged, job.job_name)
+    snapshots = generated.snapshots | "TagSnapshots" >> beam.Map(_tagged, job.job_name)
+    if generated_days is not None:
+        generated_events = generated_events | "OnlyRepairedDays" >> beam.Filter(
+            _on_days, generated_days)
+        snapshots = snapshots | "OnlyRepairedDaysSnapshots" >> beam.Filter(
+            _on_days, generated_days)
     if job.dry_run:
-        _write_avro(generated.events, job, run_id, "generated")
+        _write_avro(generated_events, job, run_id, "generated")
         _write_avro(snapshots, job, run_id, "snapshots")
         failed = [pipeline | "NoFailures" >> beam.Create([])]
     else:
-        failed = [(generated.events | "WriteGenerated" >> _sink(job, secrets)).failed]
+        failed = [(generated_events | "WriteGenerated" >> _sink(job, secrets)).failed]
         # Person snapshots must be the last $set PostHog ingests: see pipeline.generated.
         snapshots = snapshots | "AfterGenerated" >> WaitOn(failed[0])
         failed.append((snapshots | "WriteSnapshots" >> _sink(job, secrets)).failed)
-    (generated.events, snapshots) | "RecordGenerated" >> RecordGenerated(state, failed)
+    if generated_days is None:
+        (generated_events, snapshots) | "RecordGenerated" >> RecordGenerated(state, failed)

@@ -1,8 +1,7 @@
-"""``python -m pipeline [init|status|resend] [options]``: parse, run, report, exit code.
+"""``python -m pipeline [init|preview|status|resend|verify] [options]``: run and exit code.
 
-Exit codes: 0 every hour done or empty and nothing left undelivered; 2 a flag is wrong (nothing
-ran); 3 an hour failed or events await ``resend`` (rerun or resend); 1 an authentication or
-configuration error found while running.
+The exit codes, the logging set-up and the search for an abort behind a runner's error live in
+``pipeline.console``, shared with the other commands.
 """
 
 from __future__ import annotations
@@ -20,10 +19,10 @@ from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOp
                                                   StandardOptions)
 
 from connectors.amplitude import hour_range, hours_not_yet_exportable
-from connectors.errors import MigrationAbort
 from connectors.files import configure_gcs_emulator, exists, write_atomically
 from pipeline import job as jobs
 from pipeline.build import build
+from pipeline.console import ERROR, INCOMPLETE, OK, USAGE, find_abort, setup_logging
 from pipeline.ledger import GENERATED, read_records, state_dir, status_of
 from pipeline.options import UsageError, help_text, parse_flags
 from pipeline.progress import Progress
@@ -31,7 +30,6 @@ from pipeline.report import build_report, format_table, write_report
 from transforms.records import DONE, EMPTY
 
 LOG = logging.getLogger("pipeline")
-OK, ERROR, USAGE, INCOMPLETE = 0, 1, 2, 3
 
 
 def tool_version() -> str:
@@ -41,35 +39,15 @@ def tool_version() -> str:
         return "unknown"
 
 
-def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
-    # Beam's own INFO lines (bundle and runner chatter) drown the migration's.
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
-
-
-def find_abort(exc: BaseException) -> MigrationAbort | str | None:
-    """The MigrationAbort behind a pipeline failure, or its message when a runner re-raised it
-    as text (runners wrap worker exceptions, some only as a string)."""
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, MigrationAbort):
-            return exc
-        for name in ("AuthenticationError", "MigrationAbort"):
-            text = str(exc)
-            if f"{name}: " in text:
-                return text.split(f"{name}: ", 1)[1].splitlines()[0].strip(" '\"")
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
 def run(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--version"]:
         print(f"aplistorical {tool_version()} (apache-beam {beam.__version__})")
         return OK
-    if argv and argv[0] in ("init", "status", "resend"):
+    if argv[:1] == ["verify"]:
+        from pipeline.verify import verify  # its own modules: see pipeline.verify
+        return verify(argv[1:])
+    if argv and argv[0] in ("init", "status", "resend", "preview"):
         from pipeline import commands  # the subcommands load only when asked for
         return getattr(commands, argv[0])(argv[1:])
     if "-h" in argv or "--help" in argv:
@@ -79,7 +57,7 @@ def run(argv: list[str] | None = None) -> int:
         given, beam_args = parse_flags(argv)
         # Before the job is resolved: reading a gs:// work_dir makes Beam create PipelineOptions,
         # whose own logging.basicConfig() would leave this one without effect.
-        _setup_logging(bool(given.get("quiet")))
+        setup_logging(bool(given.get("quiet")))
         job, secrets = jobs.resolve(given)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -177,14 +177,24 @@ class WaitOn(beam.PTransform):
         return pcoll | "Release" >> beam.Map(_after, beam.pvalue.AsSingleton(done))
 
 
-def _write_generated(_, state: str, sent_by_name: dict, failed_by_name: dict, failed: list):
+def _day_and_name(event: dict) -> tuple[str, str]:
+    return str(event.get("timestamp") or "")[:10], event["event"]
+
+
+def _write_generated(_, state: str, sent_by_name: dict, failed_by_name: dict, failed: list,
+                     sent_by_day: dict):
     configure_gcs_emulator()
     counts = {name: n - failed_by_name.get(name, 0) for name, n in sent_by_name.items()}
+    # Per UTC day of the event's timestamp and name, failed ones included: `verify` subtracts
+    # what dead_letter/generated.jsonl still holds, so a later `resend` needs no change here.
+    days: dict[str, dict[str, int]] = {}
+    for (day, name), n in sorted(sent_by_day.items()):
+        days.setdefault(day, {})[name] = n
     path = hour_path(state, DEAD_LETTER, GENERATED)
     if failed or exists(path):
         write_dead_letters(path, failed)
     reasons = dict(Counter(letter.reason for letter in failed))
-    write_record(state, GENERATED, FAILED if failed else DONE, counts, dead=reasons)
+    write_record(state, GENERATED, FAILED if failed else DONE, counts, dead=reasons, days=days)
 
 
 def _all(pcolls, label: str):
@@ -194,7 +204,8 @@ def _all(pcolls, label: str):
 
 
 class RecordGenerated(beam.PTransform):
-    """Writes ``ledger/generated.json``: generated events sent per name and those that failed.
+    """Writes ``ledger/generated.json``: generated events sent per name and those that failed,
+    and (``days``) those sent or tried per UTC day of their timestamp and name.
 
     Input: the generated ``PCollection[event dict]`` (or a tuple of them, one per sink) and, as
     ``failed``, the sinks' ``PCollection[DeadLetter]`` (or a list of them); output: a
@@ -213,6 +224,8 @@ class RecordGenerated(beam.PTransform):
             return (pcoll | f"{label}Names" >> beam.Map(lambda e: e["event"])
                     | f"{label}Count" >> beam.combiners.Count.PerElement())
         sent = by_name(events, "Sent")
+        sent_by_day = (events | "SentDays" >> beam.Map(_day_and_name)
+                       | "SentDaysCount" >> beam.combiners.Count.PerElement())
         failed_names = by_name(failed | "FailedEvents" >> beam.Map(lambda d: d.payload),
                                "Failed")
         return (events.pipeline
@@ -220,4 +233,5 @@ class RecordGenerated(beam.PTransform):
                 | "WriteRecord" >> beam.Map(_write_generated, self._state,
                                             beam.pvalue.AsDict(sent),
                                             beam.pvalue.AsDict(failed_names),
-                                            beam.pvalue.AsList(failed)))
+                                            beam.pvalue.AsList(failed),
+                                            beam.pvalue.AsDict(sent_by_day)))

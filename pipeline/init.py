@@ -21,7 +21,7 @@ from connectors.amplitude import base_url_for
 from connectors.files import configure_gcs_emulator, exists
 from connectors.hours import hour_range, parse_hour
 from pipeline import job as jobs
-from pipeline.cli import ERROR, OK, USAGE
+from pipeline.console import ERROR, OK, USAGE
 from pipeline.init_checks import (ACCEPTED, REFUSED, UNREACHABLE, check_amplitude_keys,
                                   check_posthog_key)
 from pipeline.options import DEFAULTS, SECRET_ENV, SECRET_FLAGS, UsageError, parse_flags
@@ -311,6 +311,8 @@ def _summary(job: jobs.Job, beam_args: list[str]) -> str:
         f"({hours} hour{'s' if hours != 1 else ''}), to {job.posthog_host}.",
         "The keys are not stored. Export them in the shell that runs the job:",
         *(f"  export {name}=…" for name in env),
+        "See what its first rows become (nothing is sent):",
+        f"  {shlex.join(['python', '-m', 'pipeline', 'preview', '--work_dir', job.work_dir])}",
         "Then run the job (the same command resumes it):",
         f"  {command}",
     ])

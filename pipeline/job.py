@@ -36,6 +36,7 @@ class Job:
     amplitude_url: str | None = None
     amplitude_max_attempts: int = DEFAULTS["amplitude_max_attempts"]
     amplitude_max_retry_seconds: float = DEFAULTS["amplitude_max_retry_seconds"]
+    amplitude_read_timeout: float = DEFAULTS["amplitude_read_timeout"]
     posthog_host: str = DEFAULTS["posthog_host"]
     batch_size: int = DEFAULTS["batch_size"]
     sleep_interval_ms: int = DEFAULTS["sleep_interval_ms"]
@@ -69,7 +70,7 @@ class Job:
         return TranslationSettings.from_flags(
             ignore_event=self.ignore_event, rename_event=self.rename_event,
             rename_property=self.rename_property,
-            user_properties_mode=self.user_properties_mode)
+            user_properties_mode=self.user_properties_mode, import_job_id=self.job_name)
 
     def path(self, *parts: str) -> str:
         return join(self.work_dir, *parts)
@@ -162,6 +163,9 @@ def validate(job: Job, secrets: Secrets) -> None:
                         ("amplitude_max_retry_seconds", job.amplitude_max_retry_seconds)):
         if value < 0:
             raise UsageError(f"--{flag}: must not be negative, got {value}")
+    if job.amplitude_read_timeout <= 0:
+        raise UsageError(f"--amplitude_read_timeout: must be positive, got "
+                         f"{job.amplitude_read_timeout}")
     if job.max_events_per_second is not None and job.max_events_per_second <= 0:
         raise UsageError("--max_events_per_second: must be positive")
     if job.limit_hours is not None and job.limit_hours < 1:

@@ -20,6 +20,7 @@ import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from connectors.errors import MigrationAbort
 from connectors.files import configure_gcs_emulator, exists, read_bytes, write_atomically
 from pipeline.job import join, utc_now
 from transforms.records import DONE, EMPTY, FAILED, PENDING, DeadLetter, HourMarker
@@ -105,3 +106,38 @@ class CommitHours(beam.PTransform):
 
     def expand(self, pcoll):
         return pcoll | "Commit" >> beam.ParDo(_CommitHourFn(self._state))
+
+
+class _RefuseUnassignedFn(beam.DoFn):
+    def __init__(self):
+        self._letters: list[DeadLetter] = []
+
+    def start_bundle(self):
+        self._letters = []
+
+    def process(self, letter: DeadLetter):
+        if letter.hour is None:
+            self._letters.append(letter)
+
+    def finish_bundle(self):
+        if not self._letters:
+            return
+        reasons = sorted({letter.reason for letter in self._letters})
+        raise MigrationAbort(
+            f"{len(self._letters)} dead letter(s) ({', '.join(reasons)}) left the PostHog sink "
+            "with no hour: their events reached it without their hour's marker after them in "
+            "the same bundle (the runner split an hour across bundles), so no ledger record can "
+            "hold them. The run stops rather than lose them.")
+
+
+class RefuseUnassignedLetters(beam.PTransform):
+    """``PCollection[DeadLetter] -> None``: fails the bundle on a letter with no hour.
+
+    Apply it to the hourly sink's ``failed`` output. Every hour's letters reach the ledger on
+    its marker (see ``CommitHours``); a letter with ``hour=None`` means the runner split an
+    hour's events from its marker, a case the ledger cannot record. Dropping the letter would
+    lose its event without a trace, so the run fails instead, naming how many and why.
+    """
+
+    def expand(self, pcoll):
+        return pcoll | "Refuse" >> beam.ParDo(_RefuseUnassignedFn())

@@ -17,6 +17,7 @@ DEFAULTS = {
     "amplitude_region": "us",
     "amplitude_max_attempts": 8,
     "amplitude_max_retry_seconds": 900,
+    "amplitude_read_timeout": 300,
     "posthog_host": "https://us.i.posthog.com",
     "batch_size": 1000,
     "sleep_interval_ms": 0,
@@ -138,6 +139,9 @@ class AmplitudeOptions(PipelineOptions):
               "(429, 5xx, timeouts, broken archives). Default: 8.", type=int)
         _flag(parser, "amplitude_max_retry_seconds", "Longest time spent retrying one hour "
               "before it is marked failed. Default: 900.", type=float)
+        _flag(parser, "amplitude_read_timeout", "Seconds to wait for the Export API's next "
+              "bytes (a large hour may take minutes before its download starts) before the "
+              "attempt counts as failed and is retried. Default: 300.", type=float)
 
 
 class PostHogOptions(PipelineOptions):
@@ -225,7 +229,8 @@ def parse_flags(argv: list[str]) -> tuple[dict, list[str]]:
 def help_text() -> str:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
-        description="Migrate Amplitude history to PostHog. Subcommands: init, status, resend. "
+        description="Migrate Amplitude history to PostHog. Subcommands: init, preview, status, "
+        "resend, verify. "
         "Beam's own options (--runner, --direct_num_workers, --project, ...) pass through.")
     for cls in OPTION_CLASSES:
         group = parser.add_argument_group(cls.__doc__)

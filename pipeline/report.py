@@ -14,6 +14,7 @@ from connectors.files import exists, read_bytes, write_atomically
 from pipeline.job import Job, join
 from pipeline.ledger import DEAD_LETTER, FACTS, GENERATED, hour_path, read_records, state_dir
 from pipeline.report_html import render_report_html
+from pipeline.report_verify import status_line, summary
 from transforms.records import DONE, EMPTY, FAILED, PENDING
 
 EXAMPLES_PER_REASON = 3
@@ -82,6 +83,7 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
         "top_events": [{"event": n, "count": c} for n, c in names[:TOP_EVENTS]],
         "dead_letter_examples": _dead_letter_examples(state, set(dead)),
         "resume_command": f"python -m pipeline --work_dir {job.work_dir}",
+        "verification": None if job.dry_run else summary(job.work_dir),
     }
 
 
@@ -151,6 +153,9 @@ def format_table(report: dict) -> str:
     width = max(len(label) for label, _ in rows)
     lines = [f"Job {report['job_name']}: {report['status']}"]
     lines += [f"  {label.ljust(width)}  {value:>12}" for label, value in rows]
+    verified = status_line(report.get("verification"))
+    if verified:
+        lines.append(f"  {verified}")
     for failed in report["failed_hours"][:10]:
         lines.append(f"  failed {failed['hour']}: {failed['detail']}")
     if report["status"] != "complete":

@@ -59,11 +59,16 @@ class AmplitudeExportServer:
     ``part_rows`` rows go into each ``.json.gz`` part; a range whose rows total more than
     ``max_export_bytes`` (uncompressed) gets a 400. Use as a context manager or call
     ``start()``/``stop()``; ``url`` is the base URL to give a client.
+
+    ``content_encoding="gzip"`` plays a compressing proxy in front of the API: zips go out with
+    ``Content-Encoding: gzip`` (and the compressed ``Content-Length``) when the request's
+    ``Accept-Encoding`` allows gzip; ``"gzip-always"`` plays one that ignores ``Accept-Encoding``.
     """
 
     def __init__(self, rows: Iterable, api_key: str, secret_key: str, *, host: str = "127.0.0.1",
                  port: int = 0, part_rows: int = 500, max_export_bytes: int | None = None,
-                 compresslevel: int = 1, chunk_size: int = 64 * 1024, app_id: int = 100000):
+                 compresslevel: int = 1, chunk_size: int = 64 * 1024, app_id: int = 100000,
+                 content_encoding: str | None = None):
         if part_rows < 1:
             raise ValueError("part_rows must be at least 1")
         self._expected_auth = "Basic " + base64.b64encode(
@@ -72,6 +77,9 @@ class AmplitudeExportServer:
         self.max_export_bytes = max_export_bytes
         self.compresslevel = compresslevel
         self.chunk_size = chunk_size
+        if content_encoding not in (None, "gzip", "gzip-always"):
+            raise ValueError(f"content_encoding: None, gzip or gzip-always, not {content_encoding!r}")
+        self.content_encoding = content_encoding
         self._default_app = app_id
         self._lock = threading.Lock()
         self._rows: dict[str, list[tuple[int, bytes]]] = collections.defaultdict(list)
@@ -273,8 +281,13 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send_zip(body, fault, sandbox.chunk_size)
 
     def _send_zip(self, body: bytes, fault: Fault, chunk_size: int) -> None:
+        encoding = self.server.sandbox.content_encoding
+        accepted = "gzip" in (self.headers.get("Accept-Encoding") or "").lower()
         self.send_response(200)
         self.send_header("Content-Type", "application/zip")
+        if encoding == "gzip-always" or (encoding == "gzip" and accepted):
+            body = gzip.compress(body, compresslevel=1, mtime=0)
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if fault.truncate:

@@ -13,31 +13,41 @@ answer), ``SLOW`` (wait ``slow_seconds``, then answer normally: a client that ti
 will send the events again) or ``LOST`` (accept the events, then close the connection: the answer
 is lost and a retrying client duplicates them).
 
+Silent loss, as PostHog loses events after its 200: with ``quota`` the project is over its
+billing limit once that many events were kept, and capture still answers 200 but keeps nothing
+(https://github.com/PostHog/posthog/blob/master/rust/capture/src/v0_endpoint.rs, ``event()``:
+"for v0 we want to just return ok"); with ``drop_older_than_days`` ingestion drops every event
+older than that, as the project setting does
+(https://github.com/PostHog/posthog/blob/master/nodejs/src/ingestion/event-processing/drop-old-events-step.ts).
+``events`` and ``uuids`` hold what was kept; ``stats()["silently_dropped"]`` counts the rest.
+
+PostHog's query API (``POST /api/projects/<project_id>/query/``) is served by
+``sandbox.posthog_query_api`` over what was kept; see there.
+
 ``GET /_sandbox/stats`` returns the counters as JSON, for processes that did not start the server.
 Run ``python -m sandbox.posthog --help`` to use it on its own.
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
-import os
 import random
-import signal
 import socket
 import ssl
 import sys
 import threading
 import time
 import urllib.parse
-import uuid
-import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
 
-__all__ = ["DROP", "LOST", "SLOW", "PostHogCaptureServer", "main"]
+from sandbox.posthog_capture_rules import Refusal, event_epoch, judge_batch, validation_error
+from sandbox.posthog_query_api import handle_query
+from sandbox.posthog_store import EventStore
+
+__all__ = ["DROP", "LOST", "SLOW", "PostHogCaptureServer"]
 
 DROP = "drop"
 SLOW = "slow"
@@ -60,7 +70,10 @@ class PostHogCaptureServer:
                  fault_rate: float = 0.0, fault_kinds=(500, 503, 429),
                  retry_after: str | None = "1",
                  slow_seconds: float = 1.0, seed: int | None = 0, certfile: str | None = None,
-                 keyfile: str | None = None, keep_events: bool = True):
+                 keyfile: str | None = None, keep_events: bool = True,
+                 personal_api_key: str = "phx_sandbox_personal_key", project_id: str = "1",
+                 quota: int | None = None, drop_older_than_days: float | None = None,
+                 visible_after_seconds: float = 0.0):
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
         self.fault_rate = fault_rate
@@ -74,6 +87,14 @@ class PostHogCaptureServer:
         self._lock = threading.Lock()
         self._faults: collections.deque = collections.deque()
         self._keep_events = keep_events
+        self.personal_api_key, self.project_id = personal_api_key, str(project_id)
+        self.quota, self.drop_older_than_days = quota, drop_older_than_days
+        # The query API needs the kept events; long benchmark runs keep none.
+        self.store = EventStore(visible_after_seconds) if keep_events else None
+        self.query_faults: collections.deque = collections.deque()
+        self.query_log: list[dict] = []
+        self._kept = self._silently_dropped = 0
+        self._dropped: list[dict] = []  # answered 200 but not kept (kept only with keep_events)
         self._events: list[dict] = []
         self._accepted = 0
         self._uuids: collections.Counter = collections.Counter()
@@ -135,6 +156,12 @@ class PostHogCaptureServer:
             return list(self._events)
 
     @property
+    def dropped_events(self) -> list[dict]:
+        """Events answered 200 but silently not kept (``quota``, ``drop_older_than_days``)."""
+        with self._lock:
+            return list(self._dropped)
+
+    @property
     def uuids(self) -> collections.Counter:
         with self._lock:
             return collections.Counter(self._uuids)
@@ -158,7 +185,8 @@ class PostHogCaptureServer:
     def stats(self) -> dict[str, int]:
         with self._lock:
             return {"requests": len(self._log), "events": self._accepted,
-                    "unique_uuids": len(self._uuids),
+                    "kept": self._kept, "silently_dropped": self._silently_dropped,
+                    "queries": len(self.query_log), "unique_uuids": len(self._uuids),
                     "duplicates": sum(count - 1 for count in self._uuids.values())}
 
     # -- request handling (called from handler threads) --------------------------------------------
@@ -171,46 +199,27 @@ class PostHogCaptureServer:
                 return self._random.choice(self.fault_kinds)
             return None
 
-    def _judge(self, path: str, headers, raw: bytes) -> tuple[dict, int]:
-        """The payload and its decompressed size, or ``_Refusal`` with PostHog's answer."""
-        parts = urllib.parse.urlsplit(path)
-        if parts.path not in ("/batch", "/batch/"):
-            raise _Refusal(404, {"detail": "Not found"})
-        if len(raw) > self.max_body_bytes:
-            raise _Refusal(413, _error("payload_too_large", "Request body is too large"))
-        if (headers.get("Content-Encoding", "").lower() == "gzip"
-                or "compression=gzip" in parts.query or raw[:2] == b"\x1f\x8b"):
-            inflater = zlib.decompressobj(wbits=zlib.MAX_WBITS | 16)
-            try:
-                raw = inflater.decompress(raw, self.max_body_bytes + 1)
-            except zlib.error:
-                raise _Refusal(400, _error("invalid_payload", "Body is not valid gzip")) from None
-            if len(raw) > self.max_body_bytes:
-                raise _Refusal(413, _error("payload_too_large", "Request body is too large"))
-            if not inflater.eof:
-                raise _Refusal(400, _error("invalid_payload", "Body is truncated gzip"))
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise _Refusal(400, _error("invalid_payload", "Body is not valid JSON")) from None
-        if not isinstance(payload, dict):
-            raise _Refusal(400, _error("invalid_payload", "Body is not a JSON object"))
-        if (payload.get("api_key") or payload.get("token")) != self.api_key:
-            raise _Refusal(401, {"type": "authentication_error", "code": "invalid_api_key",
-                                 "detail": "Project API key invalid. You can find your project "
-                                           "API key in PostHog project settings."})
-        if not isinstance(payload.get("batch"), list):
-            raise _Refusal(400, _error("invalid_payload", "'batch' must be a list of events"))
-        for index, event in enumerate(payload["batch"]):
-            problem = _event_problem(event)
-            if problem:
-                raise _Refusal(400, _error("invalid_payload",
-                                           f"Invalid event at index {index}: {problem}"))
-        return payload, len(raw)
+    def _kept_events(self, events: list[dict]) -> list[dict]:
+        """What PostHog would keep of events it answered 200 for (caller holds the lock)."""
+        if self.drop_older_than_days is not None:
+            oldest = time.time() - self.drop_older_than_days * 86400
+            events = [e for e in events if event_epoch(e.get("timestamp")) >= oldest]
+        if self.quota is not None:
+            events = events[:max(0, self.quota - self._kept)]
+        return events
 
     def _accept(self, events: list[dict]) -> None:
         with self._lock:
             self._accepted += len(events)
+            kept = self._kept_events(events)
+            self._silently_dropped += len(events) - len(kept)
+            if self._keep_events and len(kept) < len(events):
+                kept_ids = {id(e) for e in kept}
+                self._dropped.extend(e for e in events if id(e) not in kept_ids)
+            self._kept += len(kept)
+            events = kept
+            if self.store is not None:
+                self.store.add(events)
             if self._keep_events:
                 self._events.extend(events)
             self._uuids.update(str(event["uuid"]) for event in events if event.get("uuid"))
@@ -234,13 +243,14 @@ class PostHogCaptureServer:
             status, retry_after = fault if isinstance(fault, tuple) else (
                 fault, self.retry_after if fault in (429, 503) else None)
             entry["status"] = status
-            return handler.answer(status, _error("fault", "Injected fault"),
+            return handler.answer(status, validation_error("fault", "Injected fault"),
                                   {"Retry-After": retry_after} if retry_after is not None else None)
         if fault == SLOW:
             time.sleep(self.slow_seconds)
         try:
-            payload, entry["body_bytes"] = self._judge(handler.path, handler.headers, raw)
-        except _Refusal as refusal:
+            payload, entry["body_bytes"] = judge_batch(handler.path, handler.headers, raw, self.api_key,
+                                                      self.max_body_bytes)
+        except Refusal as refusal:
             entry["status"], answer = refusal.status, (refusal.status, refusal.answer)
         else:
             entry.update(status=200, events=len(payload["batch"]),
@@ -253,32 +263,6 @@ class PostHogCaptureServer:
         handler.answer(*answer)
 
 
-class _Refusal(Exception):
-    def __init__(self, status: int, answer: dict):
-        super().__init__(status)
-        self.status = status
-        self.answer = answer
-
-
-def _error(code: str, detail: str) -> dict:
-    return {"type": "validation_error", "code": code, "detail": detail}
-
-
-def _event_problem(event: Any) -> str | None:
-    if not isinstance(event, dict):
-        return "not an object"
-    if not isinstance(event.get("event"), str) or not event["event"]:
-        return "missing 'event'"
-    if event.get("distinct_id") in (None, ""):
-        return "missing 'distinct_id'"
-    if "uuid" in event:
-        try:
-            uuid.UUID(str(event["uuid"]))
-        except ValueError:
-            return "'uuid' is not a valid UUID"
-    return None
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as a pooled client expects
     # Headers and body go out in two writes; with Nagle on, the body would wait for a delayed ACK.
@@ -289,7 +273,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # one stderr line per request would drown test and benchmark output
 
     def do_POST(self) -> None:
-        self.server.capture._handle_post(self)
+        if self.path.startswith("/api/projects/"):
+            handle_query(self.server.capture, self)
+        else:
+            self.server.capture._handle_post(self)
 
     def do_GET(self) -> None:
         if urllib.parse.urlsplit(self.path).path == "/_sandbox/stats":
@@ -315,52 +302,6 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sandbox.posthog",
-        description="Serve a local stand-in for PostHog's /batch/ capture endpoint until "
-                    "interrupted.")
-    parser.add_argument("--api_key", default=os.environ.get("POSTHOG_API_KEY", "phc_sandbox"),
-                        help="project API key the server accepts (default: POSTHOG_API_KEY or "
-                             "phc_sandbox)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port (default 0: a free port)")
-    parser.add_argument("--record_path", help="append accepted events to this JSONL file")
-    parser.add_argument("--fault_rate", type=float, default=0.0,
-                        help="share of requests answered with a fault (default 0)")
-    parser.add_argument("--faults", default="500,503,429",
-                        help="comma-separated faults to draw from: statuses, drop, slow, lost "
-                             "(default 500,503,429)")
-    parser.add_argument("--retry_after", default="1",
-                        help="Retry-After sent with 429/503 faults (default 1)")
-    parser.add_argument("--slow_seconds", type=float, default=1.0,
-                        help="delay of a 'slow' fault in seconds (default 1)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the fault generator (default 0)")
-    args = parser.parse_args(argv)
-    kinds = tuple(int(kind) if kind.isdigit() else kind
-                  for kind in (part.strip() for part in args.faults.split(",")) if kind)
-    unknown = [kind for kind in kinds
-               if not isinstance(kind, int) and kind not in (DROP, SLOW, LOST)]
-    if unknown:
-        parser.error(f"--faults: unknown fault {unknown[0]!r}")
-
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    server = PostHogCaptureServer(args.api_key, host=args.host, port=args.port,
-                                  record_path=args.record_path, fault_rate=args.fault_rate,
-                                  fault_kinds=kinds, retry_after=args.retry_after,
-                                  slow_seconds=args.slow_seconds, seed=args.seed,
-                                  keep_events=False)
-    with server:
-        print(f"PostHog sandbox listening on {server.url}", flush=True)
-        try:
-            stop.wait()
-        except KeyboardInterrupt:
-            pass
-    print(f"Stopped: {orjson.dumps(server.stats()).decode()}", file=sys.stderr)
-    return 0
-
-
 if __name__ == "__main__":
+    from sandbox.posthog_main import main  # the command line lives apart: this file is the server
     sys.exit(main())

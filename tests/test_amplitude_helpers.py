@@ -8,7 +8,7 @@ import email.utils
 import pytest
 
 from connectors.amplitude import base_url_for, hour_range, hours_not_yet_exportable, parse_hour
-from connectors.amplitude_http import _retry_after
+from connectors.retry_after import parse_retry_after as _retry_after
 from connectors.files import hour_from_name
 
 

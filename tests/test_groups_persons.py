@@ -199,7 +199,7 @@ def test_switches_turn_the_generated_events_off(tmp_path):
 
 
 def test_without_the_generated_record_a_rerun_sends_the_generated_events_again(tmp_path):
-    # The README's way to put the snapshots last again after a `resend` of events with $set.
+    # docs/identities.md's way to put the snapshots last again after a `resend` of events with $set.
     export = shuffled_export(seed=9)
     amplitude, posthog = servers(export)
     with amplitude, posthog:

@@ -1,8 +1,8 @@
-"""The README's mapping table, transforms/mapping.py and the translation must agree.
+"""The mapping table in docs/mapping.md, transforms/mapping.py and the translation must agree.
 
-Three checks: the README shows exactly ``render_table()``; every row of the table has an example
-here that the translation satisfies (copy rows are checked straight from their data); and every
-column of a real export row is either mapped or listed as not migrated.
+Three checks: docs/mapping.md shows exactly ``render_table()``; every row of the table has an
+example here that the translation satisfies (copy rows are checked straight from their data); and
+every column of a real export row is either mapped or listed as not migrated.
 """
 
 import uuid
@@ -31,8 +31,8 @@ ANDROID = {"platform": "Android", "os_version": "14", "device_model": "Pixel Tab
            "device_manufacturer": None, "device_brand": "samsung", "device_carrier": "Vodafone"}
 
 
-def readme_region() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def docs_region() -> str:
+    text = (ROOT / "docs" / "mapping.md").read_text(encoding="utf-8")
     assert text.count(BEGIN) == 1 and text.count(END) == 1
     return text.split(BEGIN)[1].split(END)[0]
 
@@ -74,6 +74,10 @@ RULE_EXAMPLES = {
               rename_property=["language::locale"])["locale"] == "English"
         and "locale" not in props({"event_properties": {"language": "English"}})),
     ((), "properties.$geoip_disable"): lambda: props()["$geoip_disable"] is True,
+    ((), "properties.$import_job_id"): lambda: (
+        props({"event_properties": {"$import_job_id": "x"}},
+              import_job_id="job-1")["$import_job_id"] == "job-1"
+        and "$import_job_id" not in props()),
     (("os_name",), "properties.$browser"): lambda: props(WEB)["$browser"] == "Firefox",
     (("os_version",), "properties.$browser_version"): lambda: (
         props(WEB)["$browser_version"] == "128"),
@@ -121,16 +125,16 @@ def key(row: mapping.FieldMapping):
     return row.sources, row.destination
 
 
-def test_readme_shows_the_mapping_table():
-    assert mapping.render_table() in readme_region(), (
-        "README.md and transforms/mapping.py disagree: paste the output of "
+def test_docs_show_the_mapping_table():
+    assert mapping.render_table() in docs_region(), (
+        "docs/mapping.md and transforms/mapping.py disagree: paste the output of "
         "`python -m transforms.mapping` between the mapping-table markers")
-    table_lines = [line for line in readme_region().splitlines() if line.startswith("|")]
+    table_lines = [line for line in docs_region().splitlines() if line.startswith("|")]
     assert len(table_lines) == len(mapping.TABLE) + 2  # header, rule, one line per mapping
 
 
-def test_readme_documents_the_namespace_the_modes_and_every_reason():
-    region = readme_region()
+def test_docs_document_the_namespace_the_modes_and_every_reason():
+    region = docs_region()
     assert f"`{UUID_NAMESPACE}`" in region
     for mode in ("set", "root", "property"):
         assert f"- `{mode}`" in region

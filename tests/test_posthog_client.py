@@ -234,7 +234,7 @@ def test_parse_retry_after():
     now = datetime(2015, 10, 21, 7, 28, 0, tzinfo=timezone.utc)
     assert parse_retry_after("120") == 120
     assert parse_retry_after(" 1.5 ") == 1.5
-    assert parse_retry_after("-3") == 0
+    assert parse_retry_after("-3") is None  # malformed: the back-off alone applies
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now) == 30
     assert parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now) == 0
     assert parse_retry_after("soon") is None

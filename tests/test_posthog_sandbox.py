@@ -102,7 +102,9 @@ def test_records_to_jsonl_and_counts_duplicates_by_uuid(tmp_path):
         post(server, {"api_key": KEY, "batch": [first]})
         assert server.duplicates == 1
         assert server.uuids[first["uuid"]] == 2
-        assert server.stats() == {"requests": 2, "events": 3, "unique_uuids": 2, "duplicates": 1}
+        assert server.stats() == {"requests": 2, "events": 3, "kept": 3,
+                                  "silently_dropped": 0, "queries": 0, "unique_uuids": 2,
+                                  "duplicates": 1}
     lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     assert lines == [first, second, first]
 

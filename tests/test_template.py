@@ -76,6 +76,7 @@ SAMPLES = {
     "limit_hours": (["1", "24"], ["0", "-1", "1.5", "ten", ""]),
     "amplitude_max_attempts": (["1", "8"], ["0", "-3", "2.0", ""]),
     "amplitude_max_retry_seconds": (["900", "0.5", "0"], ["-1", "1e3", "", "5s"]),
+    "amplitude_read_timeout": (["300", "1800.5", "0.5"], ["0", "0.0", "-1", "1e3", "", "5s"]),
     "batch_size": (["1000", "1"], ["0", "-5", "1.5", ""]),
     "sleep_interval_ms": (["0", "250"], ["-1", "0.5", ""]),
     "max_events_per_second": (["2000", "12.5"], ["-1", "1e3", "fast", ""]),
@@ -447,9 +448,9 @@ def test_deploy_targets_name_a_missing_variable_and_run_nothing(target, missing,
     assert calls == []
 
 
-def _readme_commands() -> list[list[str]]:
-    readme = (REPO / "README.md").read_text()
-    section = readme[readme.index("<!-- deploy:begin -->"):readme.index("<!-- deploy:end -->")]
+def _deploy_doc_commands() -> list[list[str]]:
+    page = (REPO / "docs" / "deploy.md").read_text()
+    section = page[page.index("<!-- deploy:begin -->"):page.index("<!-- deploy:end -->")]
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", section, re.S):
         for line in block.replace("\\\n", " ").splitlines():
@@ -458,8 +459,8 @@ def _readme_commands() -> list[list[str]]:
     return commands
 
 
-def test_readme_deploy_commands_use_real_options_variables_and_parameters():
-    commands = _readme_commands()
+def test_deploy_doc_commands_use_real_options_variables_and_parameters():
+    commands = _deploy_doc_commands()
     pipelines = [c[c.index("pipeline") + 1:] for c in commands if c[1:3] == ["-m", "pipeline"]]
     makes = [c for c in commands if c[0] == "make"]
     launches = [c for c in commands if c[:4] == ["gcloud", "dataflow", "flex-template", "run"]]

@@ -1,7 +1,7 @@
 """The 15 real export rows, each pinned to its full PostHog event (or its skip reason).
 
 ``tests/data/amplitude_export_expected.json`` was generated once from the translation and then
-checked by hand against the rules in the README; a change to any field of any of these events
+checked by hand against the rules in docs/mapping.md; a change to any field of any of these events
 fails here and has to be justified by a change of rule.
 """
 

@@ -1,4 +1,4 @@
-"""One or more tests per translation rule, in the order the README gives the rules."""
+"""One or more tests per translation rule, in the order docs/mapping.md gives the rules."""
 
 import pickle
 import random

@@ -1,7 +1,7 @@
 """Every Amplitude export field and the PostHog field it becomes, as data.
 
-``TABLE`` is the mapping the README shows (``python -m transforms.mapping`` prints it) and a test
-keeps the two equal. Rows marked ``copy`` are applied by the translation straight from this table;
+``TABLE`` is the mapping docs/mapping.md shows (``python -m transforms.mapping`` prints it) and a
+test keeps the two equal. Rows marked ``copy`` are applied by the translation straight from this table;
 the other rows describe rules that ``transforms.translate`` implements in code, and each of them
 has a behaviour test keyed by the row.
 
@@ -118,6 +118,13 @@ TABLE: tuple[FieldMapping, ...] = (
         (), "properties.$geoip_disable",
         "always `true`: the location above is the one Amplitude saw",
         "Not set, so PostHog placed old events by today's GeoIP lookup of their IP."),
+    # PostHog's batch importer tags what it imports the same way:
+    # https://github.com/PostHog/posthog/blob/master/rust/batch-import-worker/src/parse/content/amplitude.rs
+    FieldMapping(
+        (), "properties.$import_job_id",
+        "always the job's `--job_name`, on every event the job sends, generated ones too: filter "
+        "or delete one import by it; `verify` counts the job's events in PostHog by it",
+        "Not set by Aplistorical. The property PostHog's own importer sets on what it imports."),
     FieldMapping(
         ("os_name",), "properties.$browser", "web rows (`platform` `Web`)",
         "On web rows Amplitude's `os_*` fields describe the browser; Aplistorical sent "
@@ -217,7 +224,7 @@ def _code(name: str) -> str:
 
 
 def render_table() -> str:
-    """The README's mapping table, in Markdown."""
+    """The mapping table of docs/mapping.md, in Markdown."""
     lines = [
         "| Amplitude | PostHog | How | Where and why we differ from Aplistorical |",
         "| --- | --- | --- | --- |",

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 __all__ = ["TranslationSettings", "USER_PROPERTIES_MODES"]
 
 # "set": user properties update the person ($set); "root": merged into the event's properties;
-# "property": nested under properties.user_properties. See the README's mapping section.
+# "property": nested under properties.user_properties. See docs/mapping.md.
 USER_PROPERTIES_MODES = ("set", "root", "property")
 
 
@@ -69,12 +69,14 @@ class TranslationSettings:
     ``ignore_events``: source event names to skip. ``rename_events``: source event name → PostHog
     event name (wins over the built-in names). ``rename_properties``: event property key → new key.
     ``user_properties_mode``: where user properties go, one of ``USER_PROPERTIES_MODES``.
+    ``import_job_id``: set as every event's ``$import_job_id`` when given (the job's name).
     """
 
     ignore_events: frozenset[str] = frozenset()
     rename_events: Mapping[str, str] = field(default_factory=dict)
     rename_properties: Mapping[str, str] = field(default_factory=dict)
     user_properties_mode: str = "set"
+    import_job_id: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.ignore_events, str):
@@ -90,6 +92,9 @@ class TranslationSettings:
             raise ValueError(
                 f"--user_properties_mode: expected one of {', '.join(USER_PROPERTIES_MODES)}, "
                 f"got {self.user_properties_mode!r}")
+        if self.import_job_id is not None and (not isinstance(self.import_job_id, str)
+                                               or not self.import_job_id):
+            raise ValueError(f"--job_name: expected a non-empty name, got {self.import_job_id!r}")
         # Freeze whatever the caller passed, so a later change to their dict cannot leak in.
         object.__setattr__(self, "ignore_events", frozenset(self.ignore_events))
         object.__setattr__(self, "rename_events", _FrozenDict(self.rename_events))
@@ -98,7 +103,8 @@ class TranslationSettings:
     @classmethod
     def from_flags(cls, ignore_event: Iterable[str] = (), rename_event: Iterable[str] = (),
                    rename_property: Iterable[str] = (),
-                   user_properties_mode: str = "set") -> "TranslationSettings":
+                   user_properties_mode: str = "set",
+                   import_job_id: str | None = None) -> "TranslationSettings":
         """Build settings from repeatable flag values; renames are written ``SRC::DST``."""
         if isinstance(ignore_event, str):
             raise ValueError(
@@ -108,4 +114,5 @@ class TranslationSettings:
             rename_events=_pairs("--rename_event", rename_event),
             rename_properties=_pairs("--rename_property", rename_property),
             user_properties_mode=user_properties_mode,
+            import_job_id=import_job_id,
         )

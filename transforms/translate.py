@@ -1,8 +1,8 @@
 """One Amplitude export line in, one PostHog event (or a reason why not) out.
 
 Pure and Beam-free: ``translate_line`` is the whole translation, ``transforms.transform`` wraps it
-for the pipeline. The field mapping lives in ``transforms.mapping`` (and the README); the rules
-below follow the order given there, and the first rule that rejects a row names the reason.
+for the pipeline. The field mapping lives in ``transforms.mapping`` (and docs/mapping.md); the
+rules below follow the order given there, and the first rule that rejects a row names the reason.
 
 Nothing here is random or depends on the clock: the same line always gives the same event, so a
 rerun sends the same uuids and PostHog deduplicates them (see ``transforms.ids``).
@@ -225,6 +225,8 @@ def translate_line(line: bytes, settings: TranslationSettings | None = None) -> 
         _add_groups(groups, properties)
 
     _add_user_properties(user_properties, settings.user_properties_mode, properties)
+    if settings.import_job_id is not None:  # after user properties: the job's tag always wins
+        properties["$import_job_id"] = settings.import_job_id
     event = {"event": name, "distinct_id": distinct_id, "uuid": event_uuid, "timestamp": timestamp,
              "properties": properties}
     return _make(Translation, (event, None, False, None, row))

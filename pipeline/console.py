@@ -1,0 +1,42 @@
+"""What every command of ``python -m pipeline`` shares: exit codes, logging, aborts.
+
+``pipeline.cli`` (the run command and the dispatch), ``pipeline.commands`` (``status``,
+``resend``) and ``pipeline.init`` all import from here, and none of them from another, so the
+entry points form no import circle.
+
+Exit codes: 0 every hour done or empty and nothing left undelivered; 2 a flag is wrong (nothing
+ran); 3 an hour failed or events await ``resend`` (rerun or resend); 1 an authentication or
+configuration error found while running.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from connectors.errors import MigrationAbort
+
+OK, ERROR, USAGE, INCOMPLETE = 0, 1, 2, 3
+
+
+def setup_logging(quiet: bool) -> None:
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    # Beam's own INFO lines (bundle and runner chatter) drown the migration's.
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+
+
+def find_abort(exc: BaseException) -> MigrationAbort | str | None:
+    """The MigrationAbort behind a pipeline failure, or its message when a runner re-raised it
+    as text (runners wrap worker exceptions, some only as a string)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, MigrationAbort):
+            return exc
+        for name in ("AuthenticationError", "MigrationAbort"):
+            text = str(exc)
+            if f"{name}: " in text:
+                return text.split(f"{name}: ", 1)[1].splitlines()[0].strip(" '\"")
+        exc = exc.__cause__ or exc.__context__
+    return None
