@@ -22,8 +22,10 @@ from connectors.amplitude import hour_range, hours_not_yet_exportable
 from connectors.files import configure_gcs_emulator, exists, write_atomically
 from pipeline import job as jobs
 from pipeline.build import build
-from pipeline.console import ERROR, INCOMPLETE, OK, USAGE, find_abort, setup_logging
+from pipeline.console import (ERROR, INCOMPLETE, INTERRUPTED, OK, USAGE, find_abort,
+                              setup_logging)
 from pipeline.ledger import GENERATED, read_records, state_dir, status_of
+from pipeline.local_mode import local_worker_args
 from pipeline.options import UsageError, help_text, parse_flags
 from pipeline.progress import Progress
 from pipeline.report import build_report, format_table, write_report
@@ -90,6 +92,10 @@ def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
         LOG.info("job %s: %d of %d hours to migrate, work_dir %s", job.job_name, len(todo),
                  len(all_hours), job.work_dir)
         run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+        chosen = local_worker_args(beam_args, len(todo))
+        if chosen:
+            LOG.info("no Beam worker options given: running locally with %s", " ".join(chosen))
+            beam_args = [*beam_args, *chosen]
         try:
             options = PipelineOptions(beam_args)
             pipeline = beam.Pipeline(options=options)
@@ -98,6 +104,11 @@ def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
                 return _submitted(job, pipeline.run(), len(todo), len(all_hours))
             with Progress(state, todo, quiet=job.quiet):
                 pipeline.run().wait_until_finish()
+        except KeyboardInterrupt:
+            # What was committed stays committed (see pipeline.ledger): a rerun resumes there.
+            print(f"Interrupted. Hours committed so far stay done; rerun the same command (or "
+                  f"`python -m pipeline --work_dir {job.work_dir}`) to resume.", file=sys.stderr)
+            return INTERRUPTED
         except Exception as exc:  # runners wrap worker errors; find ours behind them
             abort = find_abort(exc)
             if abort is None:

@@ -6,7 +6,7 @@ entry points form no import circle.
 
 Exit codes: 0 every hour done or empty and nothing left undelivered; 2 a flag is wrong (nothing
 ran); 3 an hour failed or events await ``resend`` (rerun or resend); 1 an authentication or
-configuration error found while running.
+configuration error found while running; 130 stopped by Ctrl-C (rerun to resume).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sys
 from connectors.errors import MigrationAbort
 
 OK, ERROR, USAGE, INCOMPLETE = 0, 1, 2, 3
+INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
 
 
 def setup_logging(quiet: bool) -> None:
