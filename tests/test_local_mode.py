@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import time
@@ -29,6 +30,19 @@ MULTI = ["--direct_running_mode=multi_processing"]
 ])
 def test_local_worker_args(beam_args, hours, cores, expected):
     assert local_worker_args(beam_args, hours, cores) == expected
+
+
+def test_worker_lines_from_beam_itself_are_dropped_and_the_migrations_kept():
+    from pipeline.console import _not_from_beam_itself  # pylint: disable=import-outside-toplevel
+
+    def forwarded(location):
+        return logging.LogRecord("apache_beam.runners.portability.local_job_service",
+                                 logging.WARNING, __file__, 1, "Worker: %s", (
+                                     f'severity: WARN message: "x" log_location: "{location}"',),
+                                 None)
+
+    assert not _not_from_beam_itself(forwarded("/venv/site-packages/apache_beam/x.py:570"))
+    assert _not_from_beam_itself(forwarded("/app/connectors/amplitude.py:141"))
 
 
 @pytest.fixture(scope="module")
