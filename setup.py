@@ -3,7 +3,8 @@
 from setuptools import find_packages, setup
 
 # apache-beam's version must match the Flex Template launcher image (templates/Dockerfile).
-BEAM = "apache-beam[gcp]>=2.77.0,<2.78"
+# [aws] brings Beam's S3 file system, for Amplitude's S3 export as a source.
+BEAM = "apache-beam[gcp,aws]>=2.77.0,<2.78"
 
 setup(
     name="aplistorical",
@@ -23,6 +24,8 @@ setup(
             "pytest>=8,<10",
             "pytest-timeout>=2.3,<3",
             "gcp-storage-emulator>=2024.8,<2027",
+            # A real S3 server on loopback for the s3:// tests (moto's server mode).
+            "moto[server]>=5,<6",
         ],
         # The benchmark's baseline is PostHog's documented approach, which uses their SDK.
         "bench": ["posthog>=3,<8"],

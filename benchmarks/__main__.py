@@ -8,7 +8,13 @@
 3. peak RSS of the Amplitude source reading a 10k-row hour and a 200k-row hour (target: ratio
    below 1.3);
 4. events each contender of 2. delivered vs those it should have;
-5. events/s and CPU seconds per 100k events through ``WriteToPostHog`` alone.
+5. events/s and CPU seconds per 100k events through ``WriteToPostHog`` alone;
+6. a kept-alive Export API request to the sandbox, Nagle off (now) vs on (before), and a sparse
+   range (``sparse_hours`` of ~6 rows, the sandbox taking ``sparse_latency_ms`` per export) in
+   hours/s at ``--amplitude_concurrency`` 4 vs 1 (target: at least 3× at 2,000 hours);
+7. start-up of a long all-done job (``long_job_hours``, a local work_dir; ``long_job_gcs_hours`` on
+   the GCS emulator): a rerun without the ledger index (baseline) vs with it, and a new job's first
+   export request.
 
 Sizes are fixed so that figures compare across runs; the whole run takes a few minutes on two
 cores. Run ``python -m benchmarks --help`` for the options.
@@ -22,8 +28,10 @@ from typing import Any, Callable
 
 import orjson
 
+from benchmarks.bench_long_job import measure_long_job
 from benchmarks.bench_sink import measure_sink
 from benchmarks.bench_source_rss import measure_rss
+from benchmarks.bench_sparse import measure_keepalive, measure_sparse
 from benchmarks.bench_translate import measure
 from benchmarks.end_to_end import BASELINES, MODES, measure_end_to_end
 from sandbox.generate import generate_rows
@@ -31,9 +39,12 @@ from sandbox.generate import generate_rows
 __all__ = ["SECTIONS", "SIZES", "TARGETS", "main", "run_all", "table"]
 
 SIZES = {"translate_rows": 30_000, "rows": 100_000, "hours": 24, "rss_small": 10_000,
-         "rss_large": 200_000, "sink_events": 100_000}
-TARGETS = {"translate_ratio": 0.5, "end_to_end_ratio": 5.0, "rss_ratio": 1.3}
-SECTIONS = ("translate", "end_to_end", "rss", "sink")
+         "rss_large": 200_000, "sink_events": 100_000,
+         "sparse_hours": 200, "sparse_latency_ms": 250, "long_job_hours": 26_280,
+         "long_job_gcs_hours": 1_000}
+TARGETS = {"translate_ratio": 0.5, "end_to_end_ratio": 5.0, "rss_ratio": 1.3,
+           "sparse_ratio": 3.0}
+SECTIONS = ("translate", "end_to_end", "rss", "sink", "sparse", "long_job")
 
 
 def _met(ok: bool) -> str:
@@ -156,6 +167,35 @@ def _sink(sizes: dict, say: Callable[[str], None]) -> dict[str, Any]:
     return figures
 
 
+def _sparse(sizes: dict, say: Callable[[str], None]) -> dict[str, Any]:
+    alive = measure_keepalive()
+    say(f"6. Kept-alive Export API request to the sandbox: {alive['nagle_off_ms']:.1f} ms "
+        f"(baseline, Nagle on as before: {alive['nagle_on_ms']:.1f} ms)")
+    figures = measure_sparse(sizes["sparse_hours"], 6, sizes["sparse_latency_ms"])
+    figures["keepalive"] = alive
+    say(f"   Sparse range: {figures['hours']:,} hours of ~6 rows, {figures['latency_ms']:g} ms "
+        "per export, python -m pipeline --dry_run, whole runs:")
+    for concurrency in (4, 1):
+        run = figures[f"concurrency_{concurrency}"]
+        say(f"   --amplitude_concurrency {concurrency}: {run['hours_per_second']:.2f} hours/s "
+            f"({run['seconds']:.1f} s)")
+    say(f"   ratio {figures['ratio']:.2f} (target >= {TARGETS['sparse_ratio']:.0f}× at 2,000 "
+        f"hours: {_met(figures['ratio'] >= TARGETS['sparse_ratio'])})")
+    return figures
+
+
+def _long_job(sizes: dict, say: Callable[[str], None]) -> dict[str, Any]:
+    figures = {"local": measure_long_job(sizes["long_job_hours"])}
+    if sizes["long_job_gcs_hours"]:
+        figures["gcs_emulator"] = measure_long_job(sizes["long_job_gcs_hours"], gcs=True)
+    say("7. Start-up of a long job, whole runs of python -m pipeline:")
+    for place, run in figures.items():
+        say(f"   {place}, {run['hours']:,} hours all done: rerun {run['rerun_with_index_s']:.1f} s "
+            f"with the ledger index, {run['rerun_without_index_s']:.1f} s without (baseline); "
+            f"a new job's first export request after {run['first_request_s']:.1f} s")
+    return figures
+
+
 def run_all(sizes: dict | None = None, sections: tuple[str, ...] = SECTIONS,
             say: Callable[[str], None] = print, sink_latency_ms: float = 0) -> dict[str, Any]:
     """Run the benchmarks in ``sections`` with ``sizes`` (defaults: ``SIZES``), reporting each
@@ -177,6 +217,10 @@ def run_all(sizes: dict | None = None, sections: tuple[str, ...] = SECTIONS,
         _delivery(figures["end_to_end"], say)
     if "sink" in sections:
         figures["sink"] = _sink(sizes, say)
+    if "sparse" in sections:
+        figures["sparse"] = _sparse(sizes, say)
+    if "long_job" in sections:
+        figures["long_job"] = _long_job(sizes, say)
     return figures
 
 
@@ -214,6 +258,18 @@ def table(figures: dict[str, Any]) -> str:
         rows.append(("WriteToPostHog events/s", f"{s['events_per_second']:,}", "", "", ""))
         rows.append(("WriteToPostHog CPU s/100k ev", str(s["cpu_seconds_per_100k_events"]),
                      "", "", ""))
+    if "sparse" in figures:
+        s = figures["sparse"]
+        rows.append(("kept-alive export request ms", f"{s['keepalive']['nagle_off_ms']:.1f}",
+                     f"{s['keepalive']['nagle_on_ms']:.1f} Nagle on", "", ""))
+        rows.append((f"sparse hours/s, {s['hours']:,} h, concurrency 4 vs 1",
+                     f"{s['concurrency_4']['hours_per_second']:.2f}",
+                     f"{s['concurrency_1']['hours_per_second']:.2f}", f"{s['ratio']:.2f}",
+                     ">= 3 at 2,000 h"))
+    for place, run in figures.get("long_job", {}).items():
+        rows.append((f"done-job rerun s, {run['hours']:,} h, {place}",
+                     f"{run['rerun_with_index_s']:.1f}",
+                     f"{run['rerun_without_index_s']:.1f} no index", "", ""))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
                      for row in rows)

@@ -17,7 +17,7 @@ the time from that batch to the last one. ``cpu_seconds`` is the contender's own
 pipeline's process and its workers; this process during the baseline), not the sandboxes'.
 
 Correctness: the pipeline should deliver every row ``translate_line`` migrates plus one
-``$identify`` per (user, device) pair, and the sink's record is compared with that uuid by uuid;
+``$identify`` per device (with its first user), and the sink's record is compared with that uuid by uuid;
 the job's other generated events (group and person snapshots) are compared by name with the
 counts in the job's own report. The baseline should deliver every row its conversion kept; the
 SDK gives events random uuids, so that comparison is by count.
@@ -44,7 +44,8 @@ from benchmarks._sandboxes import KEYS, Sandbox, Sink, Watch
 from benchmarks.baseline_sdk import run_baseline
 from sandbox.generate import generate_rows_by_hour
 from transforms.settings import TranslationSettings
-from transforms.translate import identify_uuid, row_timestamp, translate_line, user_and_device
+from transforms.posthog_rules import captured_distinct_id, is_distinct_id_unmergeable
+from transforms.translate import identify_uuid, translate_line, user_and_device
 
 __all__ = ["BASELINES", "MODES", "expected_pipeline_events", "main", "measure_end_to_end",
            "served_rows"]
@@ -81,21 +82,25 @@ def served_rows(rows: int, start: str, hours: int, seed: int) -> list[tuple[str,
 def expected_pipeline_events(lines: list[bytes],
                              settings: TranslationSettings | None = None) -> dict[str, str]:
     """uuid → event name of every event the pipeline should deliver for ``lines``: the rows
-    ``translate_line`` migrates, and one ``$identify`` per (user_id, device_id) pair of the rows
-    that are JSON objects with a usable time, migrated or not (a skipped session marker still
-    links a device to its user)."""
+    ``translate_line`` migrates, and one ``$identify`` per device seen with a user in them, with
+    its earliest user among those PostHog would merge it with (see docs/identities.md)."""
     settings = settings or TranslationSettings.from_flags()
-    expected, pairs = {}, set()
+    expected, owners = {}, {}
     for line in lines:
         result = translate_line(line, settings)
-        if result.event is not None:
-            expected[result.event["uuid"]] = result.event["event"]
-        elif result.row is None or row_timestamp(result.row) is None:
+        if result.event is None:
             continue
+        expected[result.event["uuid"]] = result.event["event"]
         user, device = user_and_device(result.row)
-        if user and device:
-            pairs.add((user, device))
-    for user, device in pairs:
+        if not (user and device):
+            continue
+        stored_user, stored_device = captured_distinct_id(user), captured_distinct_id(device)
+        if (stored_user == stored_device or is_distinct_id_unmergeable(stored_user)
+                or is_distinct_id_unmergeable(stored_device)):
+            continue
+        first = (result.event["timestamp"], user)
+        owners[device] = min(owners.get(device, first), first)
+    for device, (_, user) in owners.items():
         expected[identify_uuid(user, device)] = "$identify"
     return expected
 

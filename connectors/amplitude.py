@@ -1,8 +1,9 @@
 """Amplitude Export API as a Beam source: one request per hour, hours spread across workers.
 
 ``ReadFromAmplitudeExport`` is a Splittable DoFn over tuples of hours to fetch (a day of hours per
-element); its restriction is an ``OffsetRange`` of indexes into the tuple, split one hour per
-restriction so a runner can hand each hour to a different worker. Each hour is asked for as
+element); its restriction is an ``OffsetRange`` of indexes into the tuple. Runners spread the
+elements over workers, and each worker keeps ``concurrency`` hours of its element downloading at
+once while it emits the hours already downloaded, in order. Each hour is asked for as
 ``start=H&end=H``: Amplitude's range is inclusive at both ends, so asking ``end=H+1`` would fetch
 every following hour twice.
 """
@@ -10,8 +11,8 @@ every following hour twice.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
+import queue
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator, Sequence
 from urllib.parse import urlparse
 
@@ -22,7 +23,8 @@ from apache_beam.metrics import Metrics
 from apache_beam.transforms.core import RestrictionProvider
 
 from connectors import archive
-from connectors.amplitude_http import ExportClient
+from connectors.amplitude_http import ExportClient, FetchResult
+from connectors.amplitude_pool import RetryTally, Throttle, prefetch
 from connectors.emit import emit_hour
 from connectors.files import configure_gcs_emulator, write_atomically
 from connectors.hours import hour_range, hours_not_yet_exportable, parse_hour
@@ -40,7 +42,7 @@ _LOG = logging.getLogger(__name__)
 _METRICS = "amplitude"
 _REGIONS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude.com"}
 # Every restriction travels with its element, so one element holding a year of hours would be
-# copied 8760 times after the initial split; a day per element keeps that copy small.
+# copied for every split a runner makes; a day per element keeps that copy small.
 _HOURS_PER_ELEMENT = 24
 
 
@@ -71,7 +73,11 @@ class _Keys:
         return "_Keys(***)"
 
 
-class _OneHourPerRestriction(RestrictionProvider):
+class _DayPerRestriction(RestrictionProvider):
+    """One restriction per element (a day of hours), so that one DoFn call keeps several of its
+    hours downloading at once; runners still spread the days over workers, and a runner that
+    splits dynamically (Dataflow) can take the unclaimed hours of a day to another worker."""
+
     def initial_restriction(self, hours):
         return OffsetRange(0, len(hours))
 
@@ -79,22 +85,32 @@ class _OneHourPerRestriction(RestrictionProvider):
         return OffsetRestrictionTracker(restriction)
 
     def split(self, hours, restriction):
-        for index in range(restriction.start, restriction.stop):
-            yield OffsetRange(index, index + 1)
+        yield restriction
 
     def restriction_size(self, hours, restriction):
         return restriction.size()
 
 
 class _ReadExportHours(beam.DoFn):
-    """tuple of hours -> for each claimed hour its LineChunks, then its HourMarker."""
+    """tuple of hours -> for each claimed hour its LineChunks, then its HourMarker.
 
-    def __init__(self, base_url: str, keys: _Keys, preserve_dir: str | None, client_options: dict):
+    Two phases: downloads of up to ``concurrency`` claimed hours run at once in a thread pool
+    (``connectors.amplitude_pool.prefetch``), and ``_emit_hour`` emits the downloaded hours one
+    after the other, in the order they were claimed. An hour is claimed before its download
+    starts, so an hour split off by the runner is never fetched here.
+    """
+
+    def __init__(self, base_url: str, keys: _Keys, preserve_dir: str | None, client_options: dict,
+                 concurrency: int = 1):
         self._base_url = base_url
         self._keys = keys
         self._preserve_dir = preserve_dir
         self._client_options = client_options
-        self._client: ExportClient | None = None
+        self._concurrency = concurrency
+        self._clients: queue.Queue | None = None
+        self._opened: list[ExportClient] = []
+        self._pool: ThreadPoolExecutor | None = None
+        self._tally = RetryTally()
         self._fetched = Metrics.counter(_METRICS, "hours_fetched")
         self._empty = Metrics.counter(_METRICS, "hours_empty")
         self._failed = Metrics.counter(_METRICS, "hours_failed")
@@ -105,48 +121,78 @@ class _ReadExportHours(beam.DoFn):
 
     def setup(self):
         configure_gcs_emulator()
-        self._client = ExportClient(self._base_url, self._keys.api_key, self._keys.secret_key,
-                                    on_retry=self._count_retry, **self._client_options).open()
+        throttle = Throttle()
+        self._tally = RetryTally()
+        # One client (one HTTP session) per download thread: a requests.Session is not
+        # thread-safe. Threads borrow a client for the length of one hour's download.
+        self._clients = queue.Queue()
+        for _ in range(self._concurrency):
+            client = ExportClient(self._base_url, self._keys.api_key, self._keys.secret_key,
+                                  on_retry=self._tally.add, throttle=throttle,
+                                  **self._client_options).open()
+            self._opened.append(client)
+            self._clients.put(client)
+        self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="amplitude-export")
 
     def teardown(self):
-        if self._client is not None:
-            self._client.close()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        for client in self._opened:
+            client.close()
+        self._opened = []
 
-    def _count_retry(self, seconds: float) -> None:
-        self._retries.inc()
-        self._retry_sleep_ms.inc(int(seconds * 1000))
-
-    def process(self, hours, tracker=beam.DoFn.RestrictionParam(_OneHourPerRestriction())):
+    def process(self, hours, tracker=beam.DoFn.RestrictionParam(_DayPerRestriction())):
         restriction = tracker.current_restriction()
-        for index in range(restriction.start, restriction.stop):
-            if not tracker.try_claim(index):
-                return
-            yield from self._read_hour(hours[index])
 
-    def _read_hour(self, hour: str) -> Iterator[LineChunk | HourMarker]:
-        with tempfile.TemporaryDirectory(prefix="amplitude-export-") as tmp:
-            dest = os.path.join(tmp, f"{hour}.zip")
-            # The client validates every zip and gzip CRC of the download before returning DONE,
-            # and retries inside that call. So no line is emitted until the whole hour is known
-            # good, and a retry never has to guess which lines an earlier attempt already emitted
-            # (a re-export is not guaranteed to split rows into the same parts). Reading the
-            # archive twice costs a second decompression, which is cheap next to delivery.
-            result = self._client.fetch(hour, dest)
-            if result.status == EMPTY:
-                self._empty.inc()
-                yield HourMarker(hour, EMPTY, None, {"rows_read": 0})
-                return
-            if result.status != DONE:
-                self._failed.inc()
-                _LOG.warning("Amplitude export hour %s failed: %s", hour, result.detail)
-                yield HourMarker(hour, result.status, result.detail, {"rows_read": 0})
-                return
-            self._bytes.inc(result.size)
-            if self._preserve_dir:
-                write_atomically(FileSystems.join(self._preserve_dir, f"{hour}.zip"),
-                                 _file_chunks(dest))
-            self._fetched.inc()
-            yield from emit_hour(hour, archive.iter_lines(dest, archive.ZIP), self._rows.inc)
+        def claimed() -> Iterator[str]:
+            for index in range(restriction.start, restriction.stop):
+                if not tracker.try_claim(index):
+                    return
+                yield hours[index]
+
+        for hour, result, path in prefetch(claimed(), self._download, self._pool,
+                                           self._concurrency):
+            retries, slept_ms = self._tally.take()
+            self._retries.inc(retries)
+            self._retry_sleep_ms.inc(slept_ms)
+            yield from self._emit_hour(hour, result, path)
+
+    def _download(self, hour: str, dest: str) -> FetchResult:
+        """Runs in a download thread: fetch (with retries) and validate the hour, then preserve it.
+
+        The client validates every zip and gzip CRC of the download before returning DONE, and
+        retries inside that call. So no line is emitted until the whole hour is known good, and a
+        retry never has to guess which lines an earlier attempt already emitted (a re-export is
+        not guaranteed to split rows into the same parts).
+        """
+        client = self._clients.get()
+        try:
+            result = client.fetch(hour, dest)
+        finally:
+            self._clients.put(client)
+        if result.status == DONE and self._preserve_dir:
+            write_atomically(FileSystems.join(self._preserve_dir, f"{hour}.zip"),
+                             _file_chunks(dest))
+        return result
+
+    def _emit_hour(self, hour: str, result: FetchResult,
+                   path: str) -> Iterator[LineChunk | HourMarker]:
+        """The downloaded hour's lines from the archive at ``path`` in chunks, then its marker."""
+        if result.status == EMPTY:
+            self._empty.inc()
+            yield HourMarker(hour, EMPTY, None, {"rows_read": 0})
+            return
+        if result.status != DONE:
+            self._failed.inc()
+            _LOG.warning("Amplitude export hour %s failed: %s", hour, result.detail)
+            yield HourMarker(hour, result.status, result.detail, {"rows_read": 0})
+            return
+        self._bytes.inc(result.size)
+        # Reading the archive a second time (the client read it once to validate it) costs a
+        # second decompression, which is cheap next to delivery.
+        self._fetched.inc()
+        yield from emit_hour(hour, archive.iter_lines(path, archive.ZIP), self._rows.inc)
 
 
 def _file_chunks(path: str, size: int = 1 << 20) -> Iterator[bytes]:
@@ -166,14 +212,16 @@ class ReadFromAmplitudeExport(beam.PTransform):
     run. With ``preserve_dir``, each downloaded hour is also kept as
     ``<preserve_dir>/<YYYYMMDDTHH>.zip`` for replay with ``ReadFromAmplitudeFiles``.
 
-    Each hour is downloaded to a local temporary file (workers need disk for the largest hour
-    they read at once, up to Amplitude's 4 GB limit), never held in memory.
+    Each worker downloads up to ``concurrency`` hours at once while it emits the hours already
+    downloaded, in order. Each hour goes to a local temporary file, never held in memory, so a
+    worker needs disk for its ``concurrency`` largest hours at once (up to Amplitude's 4 GB limit
+    each). A 429 pauses every download of the worker for its back-off.
     """
 
     def __init__(self, hours: Sequence[str], *, api_key: str, secret_key: str, base_url: str,
                  preserve_dir: str | None = None, max_attempts: int = 8,
                  max_retry_seconds: float = 900.0, request_timeout: float = 300.0,
-                 backoff_base: float = 2.0, backoff_cap: float = 120.0):
+                 backoff_base: float = 2.0, backoff_cap: float = 120.0, concurrency: int = 4):
         super().__init__()
         if isinstance(hours, str):
             raise ValueError("hours must be a sequence of hours, not one string")
@@ -189,6 +237,9 @@ class ReadFromAmplitudeExport(beam.PTransform):
             raise ValueError("max_retry_seconds, backoff_base and backoff_cap must not be negative")
         if request_timeout <= 0:
             raise ValueError("request_timeout must be positive")
+        if not isinstance(concurrency, int) or concurrency < 1:
+            raise ValueError(f"--amplitude_concurrency must be at least 1, got {concurrency!r}")
+        self._concurrency = concurrency
         self._keys = _Keys(api_key, secret_key)
         self._preserve_dir = preserve_dir or None
         self._client_options = dict(max_attempts=max_attempts, max_retry_seconds=max_retry_seconds,
@@ -201,4 +252,5 @@ class ReadFromAmplitudeExport(beam.PTransform):
             | "Hours" >> beam.Create([self._hours[i:i + _HOURS_PER_ELEMENT]
                                       for i in range(0, len(self._hours), _HOURS_PER_ELEMENT)])
             | "FetchHours" >> beam.ParDo(_ReadExportHours(
-                self._base_url, self._keys, self._preserve_dir, self._client_options)))
+                self._base_url, self._keys, self._preserve_dir, self._client_options,
+                self._concurrency)))

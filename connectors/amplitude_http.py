@@ -41,10 +41,11 @@ class FetchResult(NamedTuple):
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None):
+    def __init__(self, reason: str, retry_after: float | None = None, throttled: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.throttled = throttled  # a 429: the project's limit, not this request's problem
 
 
 class ExportClient:
@@ -53,12 +54,14 @@ class ExportClient:
     Transient failures (429, 5xx, timeouts, dropped connections, truncated or corrupt zips) are
     retried with exponential back-off and jitter, honouring ``Retry-After``, until ``max_attempts``
     attempts or ``max_retry_seconds`` of waiting, whichever comes first. ``on_retry`` is called
-    with the sleep before each retry (for metrics).
+    with the sleep before each retry (for metrics). Clients that share a ``throttle`` (one per
+    worker, see ``connectors.amplitude_pool.Throttle``) all wait out the back-off after a 429.
     """
 
     def __init__(self, base_url: str, api_key: str, secret_key: str, *, max_attempts: int,
                  max_retry_seconds: float, request_timeout: float, backoff_base: float,
-                 backoff_cap: float = 120.0, on_retry: Callable[[float], None] | None = None):
+                 backoff_cap: float = 120.0, on_retry: Callable[[float], None] | None = None,
+                 throttle=None):
         self._url = base_url.rstrip("/") + "/api/2/export"
         self._auth = (api_key, secret_key)
         self._max_attempts = max_attempts
@@ -67,6 +70,7 @@ class ExportClient:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._on_retry = on_retry or (lambda _seconds: None)
+        self._throttle = throttle
         self._session: requests.Session | None = None
 
     def open(self) -> "ExportClient":
@@ -91,11 +95,16 @@ class ExportClient:
         attempt = 0
         while True:
             attempt += 1
+            if self._throttle is not None:
+                self._throttle.wait()
             try:
                 return self._attempt(hour, dest)
             except _Retry as retry:
                 reason = self._redact(retry.reason)
                 delay = self._backoff(attempt, retry.retry_after)
+                if retry.throttled and self._throttle is not None:
+                    # Even when this hour gives up: the limit is the project's, not the hour's.
+                    self._throttle.back_off(delay)
                 if attempt >= self._max_attempts or time.monotonic() + delay > deadline:
                     return FetchResult(FAILED, f"gave up after {attempt} attempt(s) (limits: "
                                        f"{self._max_attempts} attempts, {self._max_retry_seconds:g}"
@@ -135,7 +144,9 @@ class ExportClient:
                         "AMPLITUDE_SECRET_KEY) and --amplitude_region/--amplitude_url.",
                         flag="--amplitude_api_key")
                 elif code in _TRANSIENT:
-                    raise _Retry(f"HTTP {code}", parse_retry_after(response.headers.get("Retry-After")))
+                    raise _Retry(f"HTTP {code}",
+                                 parse_retry_after(response.headers.get("Retry-After")),
+                                 throttled=code == 429)
                 else:
                     return FetchResult(FAILED, f"unexpected HTTP {code} from the Export API", 0)
         except requests.RequestException as exc:

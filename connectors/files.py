@@ -1,6 +1,6 @@
 """Amplitude export files as a source (``--source files``), and file helpers the pipeline shares.
 
-Paths go through Beam's ``FileSystems``, so local paths and ``gs://`` behave alike.
+Paths go through Beam's ``FileSystems``, so local paths, ``gs://`` and ``s3://`` behave alike.
 """
 
 from __future__ import annotations
@@ -36,6 +36,8 @@ __all__ = [
     "hour_from_name",
     "read_bytes",
     "read_hour_files",
+    "remove",
+    "use_beam_file_options",
     "write_atomically",
 ]
 
@@ -65,6 +67,16 @@ def configure_gcs_emulator() -> bool:
         auth._Credentials._credentials_init = True  # pylint: disable=protected-access
         auth._Credentials._credentials = None  # pylint: disable=protected-access
     return True
+
+
+def use_beam_file_options(beam_args: list[str]) -> None:
+    """Give Beam's file systems the run's own options (``--s3_endpoint_url``, ``--s3_region_name``
+    …) in this process too, not only in the pipeline: the launcher reads and writes the work_dir
+    and lists the source before any pipeline exists. Without options Beam's S3 file system
+    cannot be created at all; with empty ones it takes AWS's standard chain."""
+    from apache_beam.options.pipeline_options import PipelineOptions  # pylint: disable=C0415
+
+    FileSystems.set_options(PipelineOptions(beam_args))
 
 
 def _is_local(path: str) -> bool:
@@ -109,6 +121,17 @@ def write_atomically(path: str, data: bytes | Iterable[bytes]) -> None:
             raise
 
 
+def remove(path: str) -> None:
+    """Delete ``path`` (local or remote) if it exists."""
+    if _is_local(path):
+        try:
+            os.remove(path[len("file://"):] if path.startswith("file://") else path)
+        except FileNotFoundError:
+            pass
+    elif exists(path):
+        FileSystems.delete([path])
+
+
 def _remove_quietly(path: str) -> None:
     try:
         if _is_local(path):
@@ -134,6 +157,10 @@ def exists(path: str) -> bool:
 def _prepare(path: str) -> None:
     if not _is_local(path):
         configure_gcs_emulator()
+        # A process that never set Beam's file options (a test, a worker) still reaches S3
+        # through AWS's standard chain.
+        if FileSystems._pipeline_options is None:  # pylint: disable=protected-access
+            use_beam_file_options([])
 
 
 @contextmanager
@@ -305,9 +332,9 @@ class _ReadHourFiles(beam.DoFn):
 class ReadFromAmplitudeFiles(beam.PTransform):
     """Read Amplitude export files: ``PBegin -> PCollection[LineChunk | HourMarker]``.
 
-    ``pattern`` is a glob (local or gs://) matching export zips (as the Export API returns them, or
-    ``<YYYYMMDDTHH>.zip`` as ``--preserve_sources`` keeps them), ``.json.gz`` parts (as Amplitude's
-    S3/GCS export writes them) and plain ``.json``/``.jsonl`` files. A file's hour comes from its
+    ``pattern`` is a glob (local, gs:// or s3://) matching export zips (as the Export API returns
+    them, or ``<YYYYMMDDTHH>.zip`` as ``--preserve_sources`` keeps them), ``.json.gz`` parts (as
+    Amplitude's S3/GCS export writes them) and plain ``.json``/``.jsonl`` files. A file's hour comes from its
     name (``<app>_<YYYY-MM-DD>_<H>#<n>.…`` or one containing ``YYYYMMDDTHH``); a zip whose name has
     none is split by the hours in its members' names. A data file with no hour in its name stops
     the run with an error naming it (a file cannot be assigned to an hour by guessing); other files

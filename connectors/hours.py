@@ -10,14 +10,23 @@ import datetime as dt
 import re
 from typing import Iterable
 
-__all__ = ["parse_hour", "hour_range", "hour_start", "hours_not_yet_exportable"]
+__all__ = ["EMPTY_RECHECK", "MIGRATION_AGE", "empty_is_final", "exportable_at", "hour_range",
+           "hour_start", "hours_not_yet_exportable", "hours_too_recent_to_migrate",
+           "migratable_at", "parse_hour"]
 
 _FORMATS = (
     (re.compile(r"\d{8}T\d{2}"), "%Y%m%dT%H"),
     (re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}"), "%Y-%m-%dT%H"),
 )
-# Amplitude makes data exportable about two hours after it was uploaded.
+# Amplitude makes data exportable about two hours after it was uploaded
+# (https://amplitude.com/docs/apis/analytics/export, "Considerations").
 EXPORT_DELAY = dt.timedelta(hours=2)
+# PostHog's migration guide (https://posthog.com/docs/migrate) wants migrated events' timestamps
+# at least 48 hours before their import; an hour's rows have timestamps up to its end.
+MIGRATION_AGE = dt.timedelta(hours=48)
+# An empty answer fetched sooner than this after the hour ended may only mean Amplitude had not
+# loaded the hour yet (its two hours are "at a minimum"; late loads happen), so it is asked again.
+EMPTY_RECHECK = dt.timedelta(hours=24)
 
 
 def parse_hour(text: str) -> str:
@@ -52,7 +61,35 @@ def hours_not_yet_exportable(hours: Iterable[str], now: dt.datetime) -> list[str
     An hour's last rows are uploaded at its end, so it is complete for export two hours after that.
     A naive ``now`` is taken as UTC.
     """
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=dt.timezone.utc)
-    return [parse_hour(h) for h in hours
-            if hour_start(h) + dt.timedelta(hours=1) + EXPORT_DELAY > now]
+    now = _utc(now)
+    return [parse_hour(h) for h in hours if exportable_at(h) > now]
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def exportable_at(hour: str) -> dt.datetime:
+    """When Amplitude's Export API should serve the whole hour."""
+    return hour_start(hour) + dt.timedelta(hours=1) + EXPORT_DELAY
+
+
+def migratable_at(hour: str) -> dt.datetime:
+    """When the hour's events are old enough for PostHog's historical import."""
+    return hour_start(hour) + dt.timedelta(hours=1) + MIGRATION_AGE
+
+
+def hours_too_recent_to_migrate(hours: Iterable[str], now: dt.datetime) -> list[str]:
+    """The hours whose events are under ``MIGRATION_AGE`` old at ``now`` (naive means UTC)."""
+    now = _utc(now)
+    return [parse_hour(h) for h in hours if migratable_at(h) > now]
+
+
+def empty_is_final(hour: str, fetched_after: str | None) -> bool:
+    """Whether an empty answer can be trusted: it was fetched ``EMPTY_RECHECK`` after the hour
+    ended or later. ``fetched_after`` is an ISO UTC time no later than the fetch (the start of
+    the run that fetched it); unknown means not final."""
+    if not fetched_after:
+        return False
+    fetched = _utc(dt.datetime.fromisoformat(fetched_after.replace("Z", "+00:00")))
+    return fetched >= hour_start(hour) + dt.timedelta(hours=1) + EMPTY_RECHECK

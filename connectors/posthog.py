@@ -21,7 +21,7 @@ from apache_beam.pvalue import PCollection, TaggedOutput
 from apache_beam.transforms.window import GlobalWindows
 
 from connectors.posthog_client import PostHogClient, UnsendableEvent
-from connectors.posthog_pacing import check_settings
+from connectors.posthog_pacing import check_settings, shared_bucket
 from transforms.records import DeadLetter, HourMarker
 
 __all__ = ["METRICS_NAMESPACE", "WriteToPostHog", "WriteToPostHogResult"]
@@ -84,7 +84,9 @@ class WriteToPostHog(beam.PTransform):
     up to ``max_events_per_second`` × that parallelism: on Dataflow, workers × SDK processes per
     worker (one per vCPU) × ``--number_of_worker_harness_threads``; on the DirectRunner,
     ``--direct_num_workers``. To hold a job-wide ceiling, divide it by that number (or cap
-    ``--max_num_workers``). ``sleep_interval_ms`` is slept after every request.
+    ``--max_num_workers``). ``shared_events_per_second`` instead paces every sink of a worker
+    process together, with one bucket per process (a job-wide rate divided by the processes: see
+    ``pipeline.pacing``). ``sleep_interval_ms`` is slept after every request.
 
     Counters (namespace ``WriteToPostHog``): ``events_sent``, ``batches_sent``, ``http_retries``,
     ``throttled_ms`` (time slept on purpose: pacing and back-off) and ``dead_lettered_<reason>``;
@@ -95,7 +97,8 @@ class WriteToPostHog(beam.PTransform):
                  max_batch_bytes: int = 10_000_000, max_event_bytes: int = 1_000_000,
                  max_events_per_second: float | None = None, sleep_interval_ms: float = 0,
                  max_retry_seconds: float = 600, verify_tls: bool = True, timeout: float = 30,
-                 backoff_base: float = 1.0, backoff_cap: float = 60.0):
+                 backoff_base: float = 1.0, backoff_cap: float = 60.0,
+                 shared_events_per_second: float | None = None):
         super().__init__()
         self._settings = dict(
             host=host, api_key=api_key, batch_size=batch_size, max_batch_bytes=max_batch_bytes,
@@ -104,9 +107,12 @@ class WriteToPostHog(beam.PTransform):
             verify_tls=verify_tls, timeout=timeout, backoff_base=backoff_base,
             backoff_cap=backoff_cap)
         check_settings(**self._settings)
+        if shared_events_per_second is not None and not shared_events_per_second > 0:
+            raise ValueError("shared_events_per_second must be > 0 (or unset)")
+        self._shared_rate = shared_events_per_second
 
     def expand(self, pcoll: PCollection) -> WriteToPostHogResult:
-        outputs = pcoll | "SendBatches" >> beam.ParDo(_WriteFn(self._settings)).with_outputs(
+        outputs = pcoll | "SendBatches" >> beam.ParDo(_WriteFn(self._settings, self._shared_rate)).with_outputs(
             _FAILED, main="checkpoints")
         return WriteToPostHogResult(failed=outputs[_FAILED], checkpoints=outputs.checkpoints)
 
@@ -175,8 +181,9 @@ class _WriteFn(beam.DoFn):
     events are already being batched.
     """
 
-    def __init__(self, settings: dict[str, Any]):
+    def __init__(self, settings: dict[str, Any], shared_rate: float | None = None):
         self._settings = settings
+        self._shared_rate = shared_rate
         self._events_sent = Metrics.counter(METRICS_NAMESPACE, "events_sent")
         self._batches_sent = Metrics.counter(METRICS_NAMESPACE, "batches_sent")
         self._retries = Metrics.counter(METRICS_NAMESPACE, "http_retries")
@@ -187,7 +194,8 @@ class _WriteFn(beam.DoFn):
 
     def setup(self) -> None:
         _raise_gc_threshold()
-        self._client = PostHogClient(**self._settings)
+        pacer = shared_bucket(self._shared_rate) if self._shared_rate else None
+        self._client = PostHogClient(**self._settings, pacer=pacer)
         self._max_events = self._settings["batch_size"]
         self._max_bytes = self._client.max_payload_bytes
         # encode() runs here; the client's sending state is touched by the sender thread alone.

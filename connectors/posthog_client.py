@@ -125,7 +125,8 @@ class _Tally:
 class PostHogClient:
     """Sends events to ``POST {host}/batch/`` gzip-compressed, flagged ``historical_migration``.
 
-    ``max_events_per_second`` paces this client alone (a token bucket); ``sleep_interval_ms`` is
+    ``max_events_per_second`` paces this client alone (a token bucket), ``pacer`` with a bucket
+    shared with other clients (it takes precedence); ``sleep_interval_ms`` is
     slept after every request. ``backoff_base``/``backoff_cap`` (seconds) shape the retry delays:
     attempt ``n`` waits a uniform random time in ``[0, min(cap, base * 2**n)]``, or ``Retry-After``
     if PostHog asks for longer.
@@ -135,7 +136,8 @@ class PostHogClient:
                  verify_tls: bool = True, timeout: float = 30, backoff_base: float = 1.0,
                  backoff_cap: float = 60.0, max_events_per_second: float | None = None,
                  sleep_interval_ms: float = 0, batch_size: int = 1000,
-                 max_batch_bytes: int = 10_000_000, max_event_bytes: int = 1_000_000):
+                 max_batch_bytes: int = 10_000_000, max_event_bytes: int = 1_000_000,
+                 pacer: TokenBucket | None = None):
         check_settings(host, api_key, max_retry_seconds=max_retry_seconds, timeout=timeout,
                        backoff_base=backoff_base, backoff_cap=backoff_cap,
                        max_events_per_second=max_events_per_second,
@@ -153,8 +155,8 @@ class PostHogClient:
         self._batch_size = batch_size
         self._max_event_bytes = max_event_bytes
         self._verify_tls = verify_tls
-        self._bucket = (TokenBucket(max_events_per_second, clock=time.monotonic)
-                        if max_events_per_second else None)
+        self._bucket = pacer or (TokenBucket(max_events_per_second, clock=time.monotonic)
+                                 if max_events_per_second else None)
         self._random = random.Random()
         # The body is built by concatenation so that halves of a split batch reuse each event's
         # serialised bytes. No sent_at: PostHog would shift every historical timestamp by it.

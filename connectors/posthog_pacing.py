@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import urllib.parse
 
 from connectors.retry_after import parse_retry_after
 
-__all__ = ["DEFAULT_HOST", "TokenBucket", "check_settings", "parse_retry_after"]
+__all__ = ["DEFAULT_HOST", "TokenBucket", "check_settings", "parse_retry_after", "shared_bucket"]
 
 DEFAULT_HOST = "https://us.i.posthog.com"
 
@@ -48,7 +49,7 @@ class TokenBucket:
     """Average ``rate`` events/s with bursts of up to one second's worth.
 
     Tokens may go negative so that a batch larger than the bucket still passes after a
-    proportional wait instead of never.
+    proportional wait instead of never. Thread-safe: the sinks of one process may share a bucket.
     """
 
     def __init__(self, rate: float, clock=time.monotonic):
@@ -56,10 +57,26 @@ class TokenBucket:
         self._clock = clock
         self._tokens = rate
         self._updated = clock()
+        self._lock = threading.Lock()
 
     def take(self, n: int) -> float:
         """Take ``n`` tokens; return the seconds to wait before using them."""
-        now = self._clock()
-        self._tokens = min(self._rate, self._tokens + (now - self._updated) * self._rate) - n
-        self._updated = now
-        return max(0.0, -self._tokens / self._rate)
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._rate,
+                               self._tokens + (now - self._updated) * self._rate) - n
+            self._updated = now
+            return max(0.0, -self._tokens / self._rate)
+
+
+_SHARED: dict[float, TokenBucket] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_bucket(rate: float) -> TokenBucket:
+    """The process's one bucket for ``rate``: every sink of a job in this process takes from it,
+    so that the process keeps its share of a job-wide rate whatever number of sinks it runs."""
+    with _SHARED_LOCK:
+        if rate not in _SHARED:
+            _SHARED[rate] = TokenBucket(rate)
+        return _SHARED[rate]

@@ -6,6 +6,7 @@ The exit codes, the logging set-up and the search for an abort behind a runner's
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import sys
@@ -19,11 +20,15 @@ from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOp
                                                   StandardOptions)
 
 from connectors.amplitude import hour_range, hours_not_yet_exportable
-from connectors.files import configure_gcs_emulator, exists, write_atomically
+from connectors.hours import (EMPTY_RECHECK, MIGRATION_AGE, empty_is_final, exportable_at,
+                              hours_too_recent_to_migrate, migratable_at)
+from connectors.files import (configure_gcs_emulator, exists, use_beam_file_options,
+                              write_atomically)
 from pipeline import job as jobs
 from pipeline.build import build
-from pipeline.console import (ERROR, INCOMPLETE, INTERRUPTED, OK, USAGE, find_abort,
-                              setup_logging)
+from pipeline.console import (ALL_EMPTY, ERROR, HOURS_PENDING, INCOMPLETE, INTERRUPTED, OK,
+                              USAGE, find_abort, setup_logging)
+from pipeline.lease import JobLease, LeaseHeld
 from pipeline.ledger import GENERATED, read_records, state_dir, status_of
 from pipeline.local_mode import local_worker_args
 from pipeline.options import UsageError, help_text, parse_flags
@@ -60,6 +65,7 @@ def run(argv: list[str] | None = None) -> int:
         # Before the job is resolved: reading a gs:// work_dir makes Beam create PipelineOptions,
         # whose own logging.basicConfig() would leave this one without effect.
         setup_logging(bool(given.get("quiet")))
+        use_beam_file_options(beam_args)
         job, secrets = jobs.resolve(given)
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -67,28 +73,77 @@ def run(argv: list[str] | None = None) -> int:
     return migrate(job, secrets, beam_args)
 
 
+def _span(hours: list[str]) -> str:
+    return hours[0] if len(hours) == 1 else f"{hours[0]} to {hours[-1]}"
+
+
+def _when(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def unfinished(job: jobs.Job, all_hours: list[str], records: dict) -> list[str]:
+    """Hours a run still has to fetch: not done or empty, or empty too soon to be final."""
+    if job.force:
+        return list(all_hours)
+    return [h for h in all_hours
+            if status_of(records, h) not in (DONE, EMPTY)
+            or (status_of(records, h) == EMPTY
+                and not empty_is_final(h, records[h].get("fetched_after")))]
+
+
 def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
+    """Runs the job under its lease (see pipeline.lease): exit 2 if another run holds it."""
     configure_gcs_emulator()
+    lease = JobLease(job.work_dir, f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-"
+                     f"{uuid.uuid4().hex[:6]}")
+    try:
+        note = lease.acquire(force=job.force)
+    except LeaseHeld as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
+    if note:
+        LOG.warning("%s", note)
+    try:
+        return _migrate(job, secrets, beam_args)
+    finally:
+        lease.release()
+
+
+def _migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
     all_hours = hour_range(job.start, job.end)
+    state = state_dir(job.work_dir, job.dry_run)
+    records = read_records(state, update_index=True)
+    now = dt.datetime.now(dt.timezone.utc)
+    pending = unfinished(job, all_hours, records)
+    if not job.force and not job.dry_run:
+        recent = hours_too_recent_to_migrate(pending, now)
+        if recent:
+            # Before anything runs or is written: a refused new job leaves no work_dir behind.
+            print(f"error: --end: {len(recent)} hour(s) to migrate ({_span(recent)}) are less "
+                  f"than {MIGRATION_AGE.total_seconds() / 3600:.0f} hours old, and PostHog's "
+                  "migration guide asks for events at least that old before a historical import. "
+                  f"They become migratable from {_when(migratable_at(recent[-1]))} (the first "
+                  f"from {_when(migratable_at(recent[0]))}). End the range earlier, rerun then, "
+                  "or pass --force to migrate them now.", file=sys.stderr)
+            return USAGE
     if job.force or not exists(job.path(jobs.JOB_FILE)):
         jobs.save(job)
-    state = state_dir(job.work_dir, job.dry_run)
-    records = read_records(state)
-    todo = [h for h in all_hours
-            if job.force or status_of(records, h) not in (DONE, EMPTY)]
+    # Hours Amplitude cannot serve whole yet are not fetched at all: an early answer would be
+    # recorded as empty or partial. They stay pending for a later run.
+    deferred = hours_not_yet_exportable(pending, now) if job.source == "amplitude" else []
+    todo = [h for h in pending if h not in set(deferred)]
     if job.limit_hours:
         todo = todo[:job.limit_hours]
     generated_ok = records.get(GENERATED, {}).get("status") == DONE
     started_at = jobs.utc_now()
-    if not todo and generated_ok:
-        LOG.info("every hour of %s is already migrated; nothing to do (use --force to redo)",
+    if deferred:
+        LOG.warning("%d hour(s) (%s) are not exportable from Amplitude yet and stay pending; "
+                    "rerun after %s", len(deferred), _span(deferred),
+                    _when(exportable_at(deferred[-1])))
+    if not todo and (generated_ok or deferred):
+        LOG.info("no hour of %s can be migrated now; nothing to do (use --force to redo)",
                  job.job_name)
     else:
-        if job.source == "amplitude":
-            early = hours_not_yet_exportable(todo, dt.datetime.now(dt.timezone.utc))
-            if early:
-                LOG.warning("%d hour(s) from %s are less than 2 hours old or in the future: "
-                            "Amplitude may not have them yet", len(early), early[0])
         LOG.info("job %s: %d of %d hours to migrate, work_dir %s", job.job_name, len(todo),
                  len(all_hours), job.work_dir)
         run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
@@ -99,7 +154,7 @@ def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
         try:
             options = PipelineOptions(beam_args)
             pipeline = beam.Pipeline(options=options)
-            build(pipeline, job, secrets, todo, all_hours, run_id)
+            build(pipeline, job, secrets, todo, all_hours, run_id, started_at)
             if submits_only(options):
                 return _submitted(job, pipeline.run(), len(todo), len(all_hours))
             with Progress(state, todo, quiet=job.quiet):
@@ -115,18 +170,56 @@ def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
                 return _crashed(job, run_id, exc)
             print(f"error: {abort}", file=sys.stderr)
             return ERROR
-    report = build_report(job, all_hours, started_at, jobs.utc_now())
+    report = build_report(job, all_hours, started_at, jobs.utc_now(), update_index=True)
     json_path, html_path = write_report(job, report)
     print(format_table(report))
     print(f"Report: {json_path} and {html_path}")
+    # Events PostHog refused, or too large for it, are dead letters no rerun can deliver: they
+    # are reported, like an hour's, but do not keep the job incomplete.
     undelivered = (report["hours"]["failed"] or report["rows_dead_lettered"].get("delivery_failed")
-                   or report["generated_events_failed"])
+                   or report["generated_events_failed"].get("delivery_failed"))
     if undelivered:
         print("Some hours failed or some events were not delivered: rerun the same command to "
               "retry failed hours, or `python -m pipeline resend --work_dir "
               f"{job.work_dir}` to re-send dead-lettered deliveries.", file=sys.stderr)
         return INCOMPLETE
-    return OK
+    return _hours_outcome(job, all_hours, todo, read_records(state))
+
+
+def _hours_outcome(job: jobs.Job, all_hours: list[str], todo: list[str], records: dict) -> int:
+    """Exit code and message for a run with nothing failed: all empty, hours left, or done."""
+    empty_run = bool(todo) and all(status_of(records, h) == EMPTY for h in todo)
+    empty_job = all(status_of(records, h) == EMPTY for h in all_hours)
+    if (empty_run or empty_job) and not job.accept_empty:
+        which = f"the {len(todo)} hour(s) this run fetched" if empty_run else \
+            f"the job's {len(all_hours)} hour(s)"
+        print(f"WARNING: every one of {which} came back empty: Amplitude answered \"no data\" "
+              "(HTTP 404) for each, and nothing was migrated. A wrong --amplitude_url or "
+              "--amplitude_region, another project's keys or a range outside the project's data "
+              "(--start/--end are UTC upload hours) look the same. If the project really has no "
+              "events there, confirm with --accept_empty.", file=sys.stderr)
+        return ALL_EMPTY
+    left = unfinished(dataclasses.replace(job, force=False), all_hours, records)
+    if not left:
+        return OK
+    now = dt.datetime.now(dt.timezone.utc)
+    early = hours_not_yet_exportable(left, now) if job.source == "amplitude" else []
+    recheck = [h for h in left if status_of(records, h) == EMPTY]
+    reasons = []
+    if early:
+        reasons.append(f"{len(early)} not exportable from Amplitude before "
+                       f"{_when(exportable_at(early[-1]))}")
+    if recheck:
+        reasons.append(f"{len(recheck)} recorded empty less than "
+                       f"{EMPTY_RECHECK.total_seconds() / 3600:.0f} hours after they ended, to be "
+                       "fetched again")
+    rest = len(left) - len(early) - len(recheck)
+    if rest:
+        reasons.append(f"{rest} not reached by this run"
+                       + (f" (--limit_hours {job.limit_hours})" if job.limit_hours else ""))
+    print(f"{len(left)} hour(s) left pending: {'; '.join(reasons)}. Run the same command again "
+          f"(python -m pipeline --work_dir {job.work_dir}) to continue.", file=sys.stderr)
+    return HOURS_PENDING
 
 
 def submits_only(options: PipelineOptions) -> bool:

@@ -12,11 +12,13 @@ from apache_beam.io.filesystems import FileSystems
 
 from connectors.amplitude import hour_range
 from connectors.errors import MigrationAbort
-from connectors.files import configure_gcs_emulator, exists, read_bytes, write_atomically
+from connectors.files import (configure_gcs_emulator, exists, read_bytes, use_beam_file_options,
+                              write_atomically)
 from connectors.posthog_client import PostHogClient
 from pipeline import job as jobs
 from pipeline.console import ERROR, INCOMPLETE, OK, USAGE, setup_logging
 from pipeline.ledger import DEAD_LETTER, GENERATED, read_dead_letters, read_records, save_record
+from pipeline.lease import describe, read_lease
 from pipeline.options import SECRET_ENV, UsageError, parse_flags
 from pipeline.report import build_report, format_table, report_paths, write_report
 from pipeline.secrets import read_secret_versions
@@ -29,10 +31,11 @@ NEXT = ".next"
 
 
 def _existing_job(argv: list[str], command: str) -> tuple[jobs.Job, jobs.Secrets]:
-    given, _ = parse_flags(argv)
+    given, beam_args = parse_flags(argv)
     if not given.get("work_dir"):
         raise UsageError(f"--work_dir: required by `{command}`")
     configure_gcs_emulator()
+    use_beam_file_options(beam_args)
     if not exists(jobs.join(given["work_dir"], jobs.JOB_FILE)):
         raise UsageError(f"--work_dir: no job.json in {given['work_dir']}")
     settings = jobs.load_stored(given["work_dir"])
@@ -68,6 +71,9 @@ def status(argv: list[str]) -> int:
         return USAGE
     report = build_report(job, hour_range(job.start, job.end))
     print(format_table(report))
+    lease = read_lease(job.work_dir)
+    print(f"Lease: held by {describe(lease)}" if lease else
+          "Lease: free (no run of this job is running)")
     json_path, html_path = report_paths(job)
     if not exists(html_path):
         # A job submitted to a remote runner has no report until someone asks for one.
@@ -204,5 +210,6 @@ def _update_record(job: jobs.Job, records: dict, hour: str, outcomes: list, dige
             bump(sent_counts, letter.payload["event"] if generated else "events_sent", 1)
     record = {**record, "counts": sent_counts, "letters_sha256": digest}
     if generated:
-        record.update(dead=dead_counts, status="failed" if dead_counts else "done")
+        record.update(dead=dead_counts,
+                      status="failed" if dead_counts.get(RESENDABLE) else "done")
     records[hour] = save_record(job.work_dir, record)

@@ -4,9 +4,12 @@
 ``resend``) and ``pipeline.init`` all import from here, and none of them from another, so the
 entry points form no import circle.
 
-Exit codes: 0 every hour done or empty and nothing left undelivered; 2 a flag is wrong (nothing
-ran); 3 an hour failed or events await ``resend`` (rerun or resend); 1 an authentication or
-configuration error found while running; 130 stopped by Ctrl-C (rerun to resume).
+Exit codes: 0 every hour done or empty and nothing left undelivered; 2 a flag is wrong, or hours
+under 48 hours old without ``--force`` (nothing ran); 3 an hour failed or events await ``resend``
+(rerun or resend); 1 an authentication or configuration error found while running; 4 nothing
+failed but hours are left pending (``--limit_hours``, hours Amplitude cannot export yet, empty
+hours to check again): rerun later; 5 every hour came back empty and ``--accept_empty`` was not
+given; 130 stopped by Ctrl-C (rerun to resume).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import sys
 
 from connectors.errors import MigrationAbort
 
-OK, ERROR, USAGE, INCOMPLETE = 0, 1, 2, 3
+OK, ERROR, USAGE, INCOMPLETE, HOURS_PENDING, ALL_EMPTY = 0, 1, 2, 3, 4, 5
 INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
 # Where a worker's forwarded log line was logged, as its text gives it.
 _LOG_LOCATION = re.compile(r'log_location: "([^"]*)"')

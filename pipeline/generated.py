@@ -21,25 +21,46 @@ from typing import NamedTuple
 
 import apache_beam as beam
 import orjson
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import PCollection
 
 from connectors.files import configure_gcs_emulator, exists, read_bytes
-from pipeline.ledger import (DEAD_LETTER, FACTS, GENERATED, hour_path, write_dead_letters,
-                             write_record)
-from pipeline.snapshots import (file_identify_event, group_identify_event, identify_event,
-                                person_snapshot_event)
+from connectors.posthog_client import DELIVERY_FAILED
+from pipeline.ledger import (DEAD_LETTER, FACTS, GENERATED, hour_path, read_records, status_of,
+                             write_dead_letters, write_record)
+from pipeline.people import ChooseIdentities, PersonSnapshots
+from pipeline.snapshots import file_identify_event, group_identify_event
 from transforms.facts import FILES, GROUPS, PERSON_SET, PERSON_SET_ONCE, best_row, keyed_rows
-from transforms.records import DONE, FAILED
+from transforms.person_facts import EARLIEST, LATEST
+from transforms.posthog_rules import MAX_GROUP_KEY_CHARS
+from transforms.records import DONE, EMPTY, FAILED
 
 __all__ = ["IDENTIFY_MODES", "GenerateEvents", "GeneratedEvents", "RecordGenerated", "WaitOn"]
 
 IDENTIFY_MODES = ("pairs", "per_file", "off")
 
 
-def _read_facts(hour: str, state: str, _barrier) -> list[dict]:
+def _job_complete(_, state: str, hours: list[str], _barrier) -> bool:
+    """Whether every hour of the job is done or empty once this run's hours are committed."""
     configure_gcs_emulator()
-    path = hour_path(state, FACTS, hour)
-    return [orjson.loads(read_bytes(path))] if exists(path) else []
+    records = read_records(state)
+    return all(status_of(records, hour) in (DONE, EMPTY) for hour in hours)
+
+
+def _facts_files(_, state: str, hours: frozenset, complete: bool) -> list[str]:
+    """The facts files of ``hours``, from one listing: hours without facts have no file, and a
+    long job would otherwise ask for each of thousands of hours whether its file exists."""
+    if not complete:  # generated events are final only once the job has every hour
+        return []
+    configure_gcs_emulator()
+    matched = FileSystems.match([hour_path(state, FACTS, "*")])[0].metadata_list
+    return sorted(m.path for m in matched
+                  if m.path.rsplit("/", 1)[-1].removesuffix(".json") in hours)
+
+
+def _read_facts(path: str) -> dict:
+    configure_gcs_emulator()
+    return orjson.loads(read_bytes(path))
 
 
 def _pairs(facts: dict):
@@ -50,67 +71,54 @@ def _pairs(facts: dict):
 def _file_identifies(facts: dict):
     # One event per (hour, file, user): each hour's facts already hold the file's first event.
     for row in facts.get(FILES, ()):
-        yield file_identify_event(row)
-
-
-def _person_rows(facts: dict):
-    for kind in (PERSON_SET, PERSON_SET_ONCE):
-        for (user_id,), row in keyed_rows(facts, kind):
-            yield user_id, (kind, row)
-
-
-class _PersonFn(beam.CombineFn):
-    """Per user: ``{PERSON_SET: latest row, PERSON_SET_ONCE: earliest row}`` over all hours."""
-
-    def create_accumulator(self):
-        return {}
-
-    def add_input(self, accumulator, tagged):
-        kind, row = tagged
-        known = accumulator.get(kind)
-        accumulator[kind] = row if known is None else best_row(kind, (known, row))
-        return accumulator
-
-    def merge_accumulators(self, accumulators):
-        merged = {}
-        for accumulator in accumulators:
-            for tagged in accumulator.items():
-                self.add_input(merged, tagged)
-        return merged
-
-    def extract_output(self, accumulator):
-        return accumulator
-
-
-def _snapshot(user_and_rows):
-    _, rows = user_and_rows
-    latest = rows.get(PERSON_SET)
-    if latest is not None:
-        event = person_snapshot_event(latest, rows.get(PERSON_SET_ONCE))
+        event = file_identify_event(row)
         if event is not None:
             yield event
 
 
+def _person_rows(facts: dict):
+    for kind, latest in ((PERSON_SET, LATEST), (PERSON_SET_ONCE, EARLIEST)):
+        for row in facts.get(kind, ()):
+            yield row[0], (latest, row)
+
+
+def _group_identifies(facts: dict):
+    # PostHog drops a group whose key is over 400 characters: its $groupidentify would only
+    # be refused, so it is not sent (the report counts group_key_too_long).
+    for key, row in keyed_rows(facts, GROUPS):
+        if len(row[1]) <= MAX_GROUP_KEY_CHARS:
+            yield key, row
+
+
 class GeneratedEvents(NamedTuple):
-    """The outputs of ``GenerateEvents``, both ``PCollection[event dict]``.
+    """The outputs of ``GenerateEvents``.
 
     ``events``: ``$identify`` and ``$groupidentify``, to send once every hour is committed.
-    ``snapshots``: each user's final ``$set``, to send only after everything else (``WaitOn``).
+    ``snapshots``: each person's final ``$set``, to send only after everything else (``WaitOn``).
+    ``identities``: ``(name, count)`` of ``pipeline.people.IDENTITY_COUNTS`` (pairs mode).
+    ``complete``: one bool, whether every hour of the job was done; when not, the other outputs
+    are empty and nothing is recorded (``RecordGenerated``), so a later run sends them.
     """
 
     events: PCollection
     snapshots: PCollection
+    identities: PCollection
+    complete: PCollection
 
 
 class GenerateEvents(beam.PTransform):
     """``PBegin -> GeneratedEvents``: the job's generated events, from the facts of ``hours``.
 
     ``barrier`` is a PCollection that is complete only when every hour of the run is committed.
-    ``identify_mode``: ``pairs`` (one ``$identify`` per user and device), ``per_file`` (one per
-    user per export file, with the user's properties then; from the ``files`` facts, which the
-    translate stage gathers only when given each export line) or ``off``. ``group_identify``: one
-    ``$groupidentify`` per group with its latest properties. ``person_snapshot``: one ``$set`` per
-    user with its latest properties.
+    Generated events carry the times of the job's earliest and latest events, so they are built
+    only once every hour of ``hours`` is done or empty: sent earlier, a later run adding earlier
+    hours would send them again under other dates, which PostHog does not deduplicate.
+    ``identify_mode``: ``pairs`` (one ``$identify`` per device, with its first user: see
+    ``pipeline.people``), ``per_file`` (one per user per export file, with the user's properties
+    then; from the ``files`` facts, which the translate stage gathers only when given each
+    export line) or ``off``. ``group_identify``: one ``$groupidentify`` per group with its latest
+    properties. ``person_snapshot``: one ``$set`` per person and distinct_id with its latest
+    properties.
     """
 
     def __init__(self, state: str, hours: list[str], barrier, identify_mode: str = "pairs",
@@ -124,21 +132,33 @@ class GenerateEvents(beam.PTransform):
         self._group_identify, self._person_snapshot = group_identify, person_snapshot
 
     def expand(self, pbegin) -> GeneratedEvents:
+        complete = (pbegin
+                    | "Once" >> beam.Create([None])
+                    | "JobComplete" >> beam.Map(_job_complete, self._state, self._hours,
+                                                beam.pvalue.AsList(self._barrier)))
         facts = (pbegin
-                 | "Hours" >> beam.Create(self._hours)
-                 | "ReadFacts" >> beam.FlatMap(_read_facts, self._state,
-                                               beam.pvalue.AsList(self._barrier)))
+                 | "Start" >> beam.Create([None])
+                 | "ListFacts" >> beam.FlatMap(_facts_files, self._state, frozenset(self._hours),
+                                               beam.pvalue.AsSingleton(complete))
+                 | "SpreadFacts" >> beam.Reshuffle()
+                 | "ReadFacts" >> beam.Map(_read_facts))
         outputs = []
+        # Devices belong to their first user in every mode that merges, so that snapshots are
+        # per person; only pairs mode sends these $identify events.
+        identities = (facts
+                      | "Pairs" >> beam.FlatMap(_pairs)
+                      | "EarliestPerPair" >> beam.CombinePerKey(min)
+                      | "ChooseIdentities" >> ChooseIdentities())
+        owners = identities.owners
         if self._identify_mode == "pairs":
-            outputs.append(facts
-                           | "Pairs" >> beam.FlatMap(_pairs)
-                           | "EarliestPerPair" >> beam.CombinePerKey(min)
-                           | "Identify" >> beam.MapTuple(identify_event))
+            outputs.append(identities.events)
         elif self._identify_mode == "per_file":
             outputs.append(facts | "IdentifyPerFile" >> beam.FlatMap(_file_identifies))
+        else:
+            owners = pbegin | "NoOwners" >> beam.Create([])
         if self._group_identify:
             outputs.append(facts
-                           | "Groups" >> beam.FlatMap(keyed_rows, GROUPS)
+                           | "Groups" >> beam.FlatMap(_group_identifies)
                            | "LatestPerGroup" >> beam.CombinePerKey(partial(best_row, GROUPS))
                            | "GroupIdentify" >> beam.MapTuple(
                                lambda _, row: group_identify_event(row)))
@@ -149,11 +169,13 @@ class GenerateEvents(beam.PTransform):
         if self._person_snapshot:
             snapshots = (facts
                          | "Persons" >> beam.FlatMap(_person_rows)
-                         | "LatestPerPerson" >> beam.CombinePerKey(_PersonFn())
-                         | "PersonSnapshot" >> beam.FlatMap(_snapshot))
+                         | "PersonSnapshots" >> PersonSnapshots(owners))
         else:
             snapshots = pbegin | "NoSnapshots" >> beam.Create([])
-        return GeneratedEvents(events, snapshots)
+        counts = identities.counts
+        if self._identify_mode != "pairs":
+            counts = pbegin | "NoIdentityCounts" >> beam.Create([])
+        return GeneratedEvents(events, snapshots, counts, complete)
 
 
 def _after(element, _done):
@@ -182,7 +204,9 @@ def _day_and_name(event: dict) -> tuple[str, str]:
 
 
 def _write_generated(_, state: str, sent_by_name: dict, failed_by_name: dict, failed: list,
-                     sent_by_day: dict):
+                     sent_by_day: dict, identities: dict, complete: bool):
+    if not complete:
+        return
     configure_gcs_emulator()
     counts = {name: n - failed_by_name.get(name, 0) for name, n in sent_by_name.items()}
     # Per UTC day of the event's timestamp and name, failed ones included: `verify` subtracts
@@ -194,7 +218,11 @@ def _write_generated(_, state: str, sent_by_name: dict, failed_by_name: dict, fa
     if failed or exists(path):
         write_dead_letters(path, failed)
     reasons = dict(Counter(letter.reason for letter in failed))
-    write_record(state, GENERATED, FAILED if failed else DONE, counts, dead=reasons, days=days)
+    # Like an hour's dead letters: only a delivery that may succeed later (resend, or a rerun)
+    # leaves the record failed; an event PostHog refuses or that is too large never will be.
+    status = FAILED if reasons.get(DELIVERY_FAILED) else DONE
+    write_record(state, GENERATED, status, counts, dead=reasons, days=days,
+                 identities=dict(sorted(identities.items())))
 
 
 def _all(pcolls, label: str):
@@ -208,13 +236,16 @@ class RecordGenerated(beam.PTransform):
     and (``days``) those sent or tried per UTC day of their timestamp and name.
 
     Input: the generated ``PCollection[event dict]`` (or a tuple of them, one per sink) and, as
-    ``failed``, the sinks' ``PCollection[DeadLetter]`` (or a list of them); output: a
-    PCollection with one None once the record is written, after every sink is done.
+    ``failed``, the sinks' ``PCollection[DeadLetter]`` (or a list of them); ``identities``, the
+    ``(name, count)`` of ``GeneratedEvents.identities``, is kept in the record for the report;
+    ``complete``, ``GeneratedEvents.complete``: no record when false.
+    Output: a PCollection with one None once the record is written, after every sink is done.
     """
 
-    def __init__(self, state: str, failed):
+    def __init__(self, state: str, failed, identities=None, complete=None):
         super().__init__()
-        self._state, self._failed = state, failed
+        self._state, self._failed, self._identities = state, failed, identities
+        self._complete = complete
 
     def expand(self, events):
         events = _all(events, "AllEvents")
@@ -228,10 +259,18 @@ class RecordGenerated(beam.PTransform):
                        | "SentDaysCount" >> beam.combiners.Count.PerElement())
         failed_names = by_name(failed | "FailedEvents" >> beam.Map(lambda d: d.payload),
                                "Failed")
+        identities = self._identities
+        if identities is None:
+            identities = events.pipeline | "NoIdentities" >> beam.Create([])
+        complete = self._complete
+        if complete is None:
+            complete = events.pipeline | "Complete" >> beam.Create([True])
         return (events.pipeline
                 | "Once" >> beam.Create([None])
                 | "WriteRecord" >> beam.Map(_write_generated, self._state,
                                             beam.pvalue.AsDict(sent),
                                             beam.pvalue.AsDict(failed_names),
                                             beam.pvalue.AsList(failed),
-                                            beam.pvalue.AsDict(sent_by_day)))
+                                            beam.pvalue.AsDict(sent_by_day),
+                                            beam.pvalue.AsDict(identities),
+                                            beam.pvalue.AsSingleton(complete)))

@@ -16,6 +16,7 @@ import os
 import shlex
 import sys
 from typing import Any, NamedTuple
+from urllib.parse import urlparse
 
 from connectors.amplitude import base_url_for
 from connectors.files import configure_gcs_emulator, exists
@@ -25,6 +26,7 @@ from pipeline.console import ERROR, OK, USAGE
 from pipeline.init_checks import (ACCEPTED, REFUSED, UNREACHABLE, check_amplitude_keys,
                                   check_posthog_key)
 from pipeline.options import DEFAULTS, SECRET_ENV, SECRET_FLAGS, UsageError, parse_flags
+from pipeline.pacing import CLOUD_HOSTS
 
 __all__ = ["init"]
 
@@ -53,6 +55,8 @@ _QUESTIONS = {q.name: q for q in (
     _Question("amplitude_secret_key", "Amplitude secret key", _SECRET),
     _Question("posthog_host", "PostHog host"),
     _Question("posthog_api_key", "PostHog project API key", _SECRET),
+    _Question("max_events_per_second", "Events per second PostHog agreed to for this migration, "
+              "per worker (Enter: none agreed, send at most 10,000 a minute for the whole job)"),
     _Question("batch_size", "Events per /batch/ request"),
     _Question("sleep_interval_ms", "Pause after each batch, in milliseconds"),
     _Question("ignore_event", "Amplitude event_type to skip", _LIST),
@@ -141,11 +145,14 @@ class _Interview:
         self.answers = candidate
         self.done.add(name)
 
-    def ask(self, name: str, default: Any = None) -> None:
-        """Answers ``name`` from its flag, a prompt, or ``default`` (None: required)."""
+    def ask(self, name: str, default: Any = None, optional: bool = False) -> None:
+        """Answers ``name`` from its flag, a prompt, or ``default`` (None: required unless
+        ``optional``, when no answer leaves the setting unset)."""
         if name in self.done:
             return
         if not self.interactive:
+            if optional and default is None:
+                return
             if default is None:
                 raise UsageError(f"--{name}: required (no terminal to ask on)")
             self._accept(name, default)
@@ -158,6 +165,9 @@ class _Interview:
         prompt = f"{question.text} (--{name})" + (f" [{shown}]" if shown is not None else "")
         while True:
             text = input(prompt + ": ").strip()
+            if not text and optional and default is None:
+                self.done.add(name)
+                return
             try:
                 if not text and default is None:
                     raise UsageError(f"--{name}: an answer is needed")
@@ -232,6 +242,9 @@ class _Interview:
         else:
             self._amplitude()
         self._posthog()
+        if urlparse(self.answers.get("posthog_host", DEFAULTS["posthog_host"])).hostname in \
+                CLOUD_HOSTS:
+            self.ask("max_events_per_second", optional=True)
         self.ask("batch_size", DEFAULTS["batch_size"])
         self.ask("sleep_interval_ms", DEFAULTS["sleep_interval_ms"])
         for name in ("ignore_event", "rename_event", "rename_property"):

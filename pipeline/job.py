@@ -37,6 +37,7 @@ class Job:
     amplitude_max_attempts: int = DEFAULTS["amplitude_max_attempts"]
     amplitude_max_retry_seconds: float = DEFAULTS["amplitude_max_retry_seconds"]
     amplitude_read_timeout: float = DEFAULTS["amplitude_read_timeout"]
+    amplitude_concurrency: int = DEFAULTS["amplitude_concurrency"]
     posthog_host: str = DEFAULTS["posthog_host"]
     batch_size: int = DEFAULTS["batch_size"]
     sleep_interval_ms: int = DEFAULTS["sleep_interval_ms"]
@@ -57,8 +58,9 @@ class Job:
     force: bool = field(default=False, compare=False)
     quiet: bool = field(default=False, compare=False)
     limit_hours: int | None = field(default=None, compare=False)
+    accept_empty: bool = field(default=False, compare=False)
 
-    PER_RUN = ("dry_run", "force", "quiet", "limit_hours")
+    PER_RUN = ("dry_run", "force", "quiet", "limit_hours", "accept_empty")
 
     def stored(self) -> dict:
         """What job.json holds: every setting but the per-run switches."""
@@ -155,7 +157,8 @@ def validate(job: Job, secrets: Secrets) -> None:
     if job.source == "files" and not job.source_path:
         raise UsageError("--source_path: required with --source files")
     for flag, value in (("batch_size", job.batch_size),
-                        ("amplitude_max_attempts", job.amplitude_max_attempts)):
+                        ("amplitude_max_attempts", job.amplitude_max_attempts),
+                        ("amplitude_concurrency", job.amplitude_concurrency)):
         if value < 1:
             raise UsageError(f"--{flag}: must be at least 1, got {value}")
     for flag, value in (("sleep_interval_ms", job.sleep_interval_ms),

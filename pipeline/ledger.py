@@ -3,9 +3,17 @@
 Layout under the state directory (``<work_dir>`` for real runs, ``<work_dir>/dry_run`` for dry
 runs, so a dry run never marks an hour as sent):
 
-- ``ledger/<YYYYMMDDTHH>.json``: status (done / empty / failed), counts, detail, time.
+- ``ledger/<YYYYMMDDTHH>.json``: status (done / empty / failed), counts, detail, time, and
+  ``fetched_after`` (the start of the run that fetched the hour: see ``connectors.hours``).
 - ``facts/<YYYYMMDDTHH>.json``: the hour's partial aggregates (identity pairs, persons, groups).
 - ``dead_letter/<YYYYMMDDTHH>.jsonl``: the hour's dead letters, one JSON object a line.
+- ``ledger_index.json``: a compacted copy of every ledger record with the size and time of the
+  file it was read from. Each run rewrites it, so that a run of a long job reads one file and
+  lists the ledger instead of reading one file per hour; a record whose file differs from its
+  entry is read again, so the per-hour records stay the truth.
+
+An hour with no facts (an empty hour) has no facts file, and one without dead letters no dead
+letter file: a multi-year job of mostly empty hours writes one small file per hour, not three.
 
 An hour is committed when its marker leaves the sink, that is after each of its events was
 acknowledged or dead-lettered. Its dead letters and facts are written first and its ledger record
@@ -15,17 +23,21 @@ a rerun replaces all three files of an hour it redoes.
 
 from __future__ import annotations
 
+import os
+
 import apache_beam as beam
 import orjson
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from connectors.errors import MigrationAbort
-from connectors.files import configure_gcs_emulator, exists, read_bytes, write_atomically
+from connectors.files import configure_gcs_emulator, exists, read_bytes, remove, write_atomically
 from pipeline.job import join, utc_now
+from transforms.facts import GROUPS, WARNINGS
 from transforms.records import DONE, EMPTY, FAILED, PENDING, DeadLetter, HourMarker
 
 LEDGER, FACTS, DEAD_LETTER = "ledger", "facts", "dead_letter"
+INDEX = "ledger_index.json"
 GENERATED = "generated"  # the record of the events the job generates after all hours
 
 
@@ -38,14 +50,57 @@ def hour_path(state: str, kind: str, hour: str) -> str:
     return join(state, kind, hour + suffix)
 
 
-def read_records(state: str) -> dict[str, dict]:
-    """Every ledger record of the job, by hour (the generated record under GENERATED)."""
-    pattern = join(state, LEDGER, "*.json")
-    records = {}
-    for match in FileSystems.match([pattern])[0].metadata_list:
-        record = orjson.loads(read_bytes(match.path))
+def read_records(state: str, update_index: bool = False) -> dict[str, dict]:
+    """Every ledger record of the job, by hour (the generated record under GENERATED).
+
+    Records come from ``ledger_index.json`` when their file's size and time are those the index
+    saw, else from the file. With ``update_index``, the index is rewritten when it was stale.
+    """
+    index = _load_index(state)
+    records, fresh, stale = {}, {}, False
+    for path, size, updated in _list_records(state):
+        name = path.rsplit("/", 1)[-1]
+        version = [size, updated]
+        cached = index.get(name)
+        if cached is not None and updated is not None and cached[:2] == version:
+            record = cached[2]
+        else:
+            record = orjson.loads(read_bytes(path))
+            stale = True
+        fresh[name] = [*version, record]
         records[record["hour"]] = record
+    if update_index and (stale or len(fresh) != len(index)):
+        write_atomically(join(state, INDEX), orjson.dumps({"version": 1, "records": fresh}))
     return records
+
+
+def _list_records(state: str) -> list[tuple[str, int, float | None]]:
+    """(path, size, time updated) of every ledger record file."""
+    folder = join(state, LEDGER)
+    if FileSystems.get_scheme(folder) not in (None, "file"):
+        return [(m.path, m.size_in_bytes, m.last_updated_in_seconds)
+                for m in FileSystems.match([join(folder, "*.json")])[0].metadata_list]
+    # Beam's local glob costs ~60 µs a file (a listing per match); one scandir costs ~2.
+    folder = folder[len("file://"):] if folder.startswith("file://") else folder
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in entries:
+        if entry.name.endswith(".json") and entry.is_file():
+            info = entry.stat()
+            found.append((entry.path, info.st_size, info.st_mtime))
+    return found
+
+
+def _load_index(state: str) -> dict[str, list]:
+    path = join(state, INDEX)
+    try:
+        data = orjson.loads(read_bytes(path)) if exists(path) else {}
+    except (orjson.JSONDecodeError, OSError):
+        return {}  # a damaged index only costs reading the records themselves
+    return data.get("records", {}) if data.get("version") == 1 else {}
 
 
 def status_of(records: dict[str, dict], hour: str) -> str:
@@ -64,6 +119,18 @@ def save_record(state: str, record: dict) -> dict:
     return record
 
 
+def _summary(facts: dict) -> dict:
+    """What the report reads of an hour's facts, kept on its ledger record so that building the
+    report reads no facts file: the per-day and per-event counts, the warnings, the group types."""
+    summary = {"days": facts.get("days", {}), "event_names": facts.get("event_names", {})}
+    if facts.get(WARNINGS):
+        summary[WARNINGS] = facts[WARNINGS]
+    kinds = sorted({row[0] for row in facts.get(GROUPS, ())})
+    if kinds:
+        summary[GROUPS] = [[kind] for kind in kinds]  # as facts hold them, types only
+    return summary
+
+
 def write_dead_letters(path: str, letters: list[DeadLetter]) -> None:
     write_atomically(path, b"".join(letter.to_json() + b"\n" for letter in letters))
 
@@ -75,8 +142,9 @@ def read_dead_letters(path: str) -> list[DeadLetter]:
 class _CommitHourFn(beam.DoFn):
     """Writes each hour's dead letters, facts and ledger record, in that order."""
 
-    def __init__(self, state: str):
+    def __init__(self, state: str, fetched_after: str | None):
         self._state = state
+        self._fetched_after = fetched_after
         self._hours = {status: Metrics.counter("ledger", f"hours_{status}")
                        for status in (DONE, EMPTY, FAILED)}
 
@@ -87,8 +155,13 @@ class _CommitHourFn(beam.DoFn):
         path = hour_path(self._state, DEAD_LETTER, marker.hour)
         if marker.letters or exists(path):  # a redone hour replaces what an earlier run left
             write_dead_letters(path, list(marker.letters))
-        write_atomically(hour_path(self._state, FACTS, marker.hour), orjson.dumps(marker.facts))
-        write_record(self._state, marker.hour, marker.status, marker.counts, marker.detail)
+        path = hour_path(self._state, FACTS, marker.hour)
+        if any(marker.facts.values()):
+            write_atomically(path, orjson.dumps(marker.facts))
+        elif exists(path):  # this hour had facts in an earlier run and has none now
+            remove(path)
+        write_record(self._state, marker.hour, marker.status, marker.counts, marker.detail,
+                     fetched_after=self._fetched_after, summary=_summary(marker.facts))
         self._hours[marker.status].inc()
         yield marker.hour, marker.status
 
@@ -98,14 +171,17 @@ class CommitHours(beam.PTransform):
 
     Writes each hour's dead letters (carried on its marker), facts and ledger record under
     ``state``. Apply it to markers that have passed every stage of their hour.
+    ``fetched_after`` (ISO UTC, the run's start) is stored in each record: every hour of the run
+    was fetched after it, which tells whether an empty answer came too early to be final.
     """
 
-    def __init__(self, state: str):
+    def __init__(self, state: str, fetched_after: str | None = None):
         super().__init__()
         self._state = state
+        self._fetched_after = fetched_after
 
     def expand(self, pcoll):
-        return pcoll | "Commit" >> beam.ParDo(_CommitHourFn(self._state))
+        return pcoll | "Commit" >> beam.ParDo(_CommitHourFn(self._state, self._fetched_after))
 
 
 class _RefuseUnassignedFn(beam.DoFn):

@@ -18,6 +18,7 @@ DEFAULTS = {
     "amplitude_max_attempts": 8,
     "amplitude_max_retry_seconds": 900,
     "amplitude_read_timeout": 300,
+    "amplitude_concurrency": 4,
     "posthog_host": "https://us.i.posthog.com",
     "batch_size": 1000,
     "sleep_interval_ms": 0,
@@ -37,6 +38,7 @@ DEFAULTS = {
     "force": False,
     "quiet": False,
     "limit_hours": None,
+    "accept_empty": False,
 }
 
 # Flags whose values never reach job.json, a log line or the options Beam ships to workers.
@@ -97,8 +99,12 @@ class JobOptions(PipelineOptions):
               "archives and the report; local path or gs://. Default: ./migrations/<job_name>.")
         _flag(parser, "limit_hours", "Process at most N pending hours in this run (the seed's "
               "--limit). Default: no limit.", type=int)
-        _switch(parser, "force", "Redo hours the ledger says are done and accept range settings "
-                "that differ from job.json. Default: off.")
+        _switch(parser, "force", "Redo hours the ledger says are done, accept range settings "
+                "that differ from job.json and migrate hours less than 48 hours old. "
+                "Default: off.")
+        _switch(parser, "accept_empty", "Confirm that every hour coming back empty (Amplitude "
+                "has no data for them) is expected; without it such a run exits 5. "
+                "Default: off.")
         _switch(parser, "dry_run", "Translate only: write events to <work_dir>/translated as "
                 "Avro and send nothing. Default: off.")
         _switch(parser, "preserve_sources", "Keep each downloaded hour as "
@@ -106,14 +112,16 @@ class JobOptions(PipelineOptions):
                 "Default: off.")
         _switch(parser, "preserve_translations", "Also write the PostHog events to "
                 "<work_dir>/translated as Avro. Default: off.")
-        _flag(parser, "identify_mode", "pairs: one $identify per (user_id, device_id) pair seen "
-              "in the job; per_file: Aplistorical's one $identify per user per export file; off: "
-              "none. Default: pairs.", choices=("pairs", "per_file", "off"))
+        _flag(parser, "identify_mode", "pairs: one $identify per device, with the first user "
+              "seen on it, never with an id PostHog refuses to merge; per_file: Aplistorical's "
+              "one $identify per user per export file; off: none. Default: pairs.",
+              choices=("pairs", "per_file", "off"))
         _switch(parser, "group_identify", "Send one $groupidentify per group with its latest "
                 "properties. Default: on.")
-        _switch(parser, "person_snapshot", "After every event is delivered, send each user's "
-                "latest properties as a final $set, so PostHog ends with Amplitude's latest "
-                "snapshot whatever the ingestion order. Default: on.")
+        _switch(parser, "person_snapshot", "After every event is delivered, send each person "
+                "its latest properties and earliest $initial_* values as a final $set on each "
+                "of its distinct_ids, so PostHog ends with Amplitude's values whatever the "
+                "ingestion order. Default: on.")
         _switch(parser, "quiet", "Print only errors and the final summary (also -q). "
                 "Default: off.")
 
@@ -126,7 +134,7 @@ class AmplitudeOptions(PipelineOptions):
         _flag(parser, "source", "amplitude: the Export API; files: export files at "
               "--source_path. Default: amplitude.", choices=("amplitude", "files"))
         _flag(parser, "source_path", "Glob of export files (zip, .json.gz, .json, .jsonl), "
-              "local or gs://; needed with --source files. Default: none.")
+              "local, gs:// or s3://; needed with --source files. Default: none.")
         _flag(parser, "amplitude_api_key", "Amplitude project API key. Default: the "
               "AMPLITUDE_API_KEY environment variable.")
         _flag(parser, "amplitude_secret_key", "Amplitude project secret key. Default: the "
@@ -142,6 +150,9 @@ class AmplitudeOptions(PipelineOptions):
         _flag(parser, "amplitude_read_timeout", "Seconds to wait for the Export API's next "
               "bytes (a large hour may take minutes before its download starts) before the "
               "attempt counts as failed and is retried. Default: 300.", type=float)
+        _flag(parser, "amplitude_concurrency", "Export hours each worker downloads at once while "
+              "it emits the hours already downloaded (job-wide: this × workers requests to "
+              "Amplitude). Default: 4.", type=int)
 
 
 class PostHogOptions(PipelineOptions):
@@ -157,7 +168,9 @@ class PostHogOptions(PipelineOptions):
         _flag(parser, "sleep_interval_ms", "Pause after each batch, in milliseconds. "
               "Default: 0.", type=int)
         _flag(parser, "max_events_per_second", "Rate limit per worker (total rate = this × "
-              "workers). Default: no limit.", type=float)
+              "workers); giving it lifts the default pace to PostHog Cloud. Default: no limit, "
+              "except to PostHog Cloud (us.i.posthog.com, eu.i.posthog.com): 10,000 events a "
+              "minute for the whole job, as PostHog's migration guide asks.", type=float)
         _flag(parser, "max_retry_seconds", "Longest time spent retrying one batch before its "
               "events are dead-lettered as delivery_failed. Default: 600.", type=float)
         _switch(parser, "insecure", "Do not verify the PostHog host's TLS certificate. "

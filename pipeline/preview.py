@@ -26,9 +26,10 @@ from pipeline import job as jobs
 from pipeline.console import ERROR, INCOMPLETE, OK, USAGE
 from pipeline.options import SECRET_ENV, UsageError, parse_flags
 from pipeline.preview_html import render_preview_html
-from pipeline.snapshots import (file_identify_event, group_identify_event, identify_event,
-                                person_snapshot_event)
-from transforms.facts import FILES, GROUPS, PERSON_SET, PERSON_SET_ONCE, HourFacts
+from pipeline.people import identify_events, owners_of, snapshots_of
+from pipeline.snapshots import file_identify_event, group_identify_event
+from transforms.facts import FILES, GROUPS, HourFacts
+from transforms.posthog_rules import MAX_GROUP_KEY_CHARS
 from transforms.records import DONE, EMPTY, ExportLine, HourMarker, LineChunk
 from transforms.translate import Translation, translate_line
 
@@ -159,18 +160,17 @@ def _generated(facts: dict, job: jobs.Job) -> list[dict]:
     """The job's generated events for these facts, built as ``pipeline.generated`` builds them
     (one HourFacts over every preview row already holds the pick of each key)."""
     events = []
+    owners = owners_of(facts["pairs"]) if job.identify_mode != "off" else {}
     if job.identify_mode == "pairs":
-        events += [identify_event((user, device), ts) for user, device, ts in facts["pairs"]]
+        events += identify_events(owners)
     elif job.identify_mode == "per_file":
-        events += [file_identify_event(row) for row in facts.get(FILES, ())]
+        events += [event for event in map(file_identify_event, facts.get(FILES, ()))
+                   if event is not None]
     if job.group_identify:
-        events += [group_identify_event(row) for row in facts.get(GROUPS, ())]
+        events += [group_identify_event(row) for row in facts.get(GROUPS, ())
+                   if len(row[1]) <= MAX_GROUP_KEY_CHARS]
     if job.person_snapshot:
-        earliest = {row[0]: row for row in facts.get(PERSON_SET_ONCE, ())}
-        for row in facts.get(PERSON_SET, ()):
-            event = person_snapshot_event(row, earliest.get(row[0]))
-            if event is not None:
-                events.append(event)
+        events += snapshots_of(facts, owners)
     return events
 
 

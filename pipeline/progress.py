@@ -73,8 +73,10 @@ class Progress:
             if self._seen.get(match.path) == version:
                 continue
             self._seen[match.path] = version
+            if initial:
+                continue  # records from before this run: not read, they count for nothing here
             record = orjson.loads(read_bytes(match.path))
-            if record["hour"] not in self._hours or initial:
+            if record["hour"] not in self._hours:
                 continue
             counts = record["counts"]
             self._done += 1

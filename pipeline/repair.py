@@ -63,7 +63,7 @@ def repair(job: jobs.Job, secrets: jobs.Secrets, sent, short_days: list[str],
     try:
         pipeline = beam.Pipeline(options=PipelineOptions(beam_args))
         build(pipeline, source_job, secrets, hours, hour_range(job.start, job.end), run_id,
-              generated_days=generated_days)
+              started_at=entry["at"], generated_days=generated_days)
         pipeline.run().wait_until_finish()
     except Exception as exc:  # runners wrap worker errors; find ours behind them
         abort = find_abort(exc)

@@ -14,6 +14,7 @@ from connectors.files import exists, read_bytes, write_atomically
 from pipeline.job import Job, join
 from pipeline.ledger import DEAD_LETTER, FACTS, GENERATED, hour_path, read_records, state_dir
 from pipeline.report_html import render_report_html
+from pipeline.report_people import WarningTally, identities_section
 from pipeline.report_verify import status_line, summary
 from transforms.records import DONE, EMPTY, FAILED, PENDING
 
@@ -25,9 +26,11 @@ def _add(into: dict, key: str, value: int) -> None:
     into[key] = into.get(key, 0) + value
 
 
-def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=None) -> dict:
+def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=None,
+                 update_index: bool = False) -> dict:
+    """The job's report; ``update_index`` also rewrites the ledger's index (runs do)."""
     state = state_dir(job.work_dir, job.dry_run)
-    records = read_records(state)
+    records = read_records(state, update_index=update_index)
     hours = {DONE: 0, EMPTY: 0, FAILED: 0, PENDING: 0}
     totals = {"rows_read": 0, "events_sent": 0, "events_translated": 0}
     skipped: dict[str, int] = {}
@@ -55,7 +58,7 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
         if status == FAILED:
             failed_hours.append({"hour": hour, "detail": record.get("detail")})
     generated = records.get(GENERATED, {})
-    per_day, names = _facts_summary(state, [h["hour"] for h in per_hour])
+    per_day, names, warnings = _facts_summary(state, [records[h["hour"]] for h in per_hour])
     delivered = totals["events_translated"] if job.dry_run else totals["events_sent"]
     accounted = delivered + sum(skipped.values()) + sum(dead.values())
     complete = (hours[PENDING] == 0 and hours[FAILED] == 0 and not dead.get("delivery_failed")
@@ -75,6 +78,8 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
         "reconciled": accounted == totals["rows_read"],
         "generated_events_sent": generated.get("counts", {}),
         "generated_events_failed": generated.get("dead", {}),
+        "identities": identities_section(generated),
+        "warnings": warnings,
         "hours": {"total": len(all_hours), **hours},
         "failed_hours": failed_hours,
         "settings": job.stored(),
@@ -87,22 +92,28 @@ def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=No
     }
 
 
-def _facts_summary(state: str, hours: list[str]) -> tuple[list[dict], list[tuple[str, int]]]:
+def _facts_summary(state: str, records: list[dict]) -> tuple[list[dict], list[tuple[str, int]],
+                                                           dict[str, int]]:
     days: dict[str, dict[str, int]] = {}
     names: dict[str, int] = {}
-    for hour in hours:
-        path = hour_path(state, FACTS, hour)
-        if not exists(path):
-            continue
-        facts = orjson.loads(read_bytes(path))
+    warnings = WarningTally()
+    for record in records:
+        facts = record.get("summary")
+        if facts is None:  # a record written before records carried their summary
+            path = hour_path(state, FACTS, record["hour"])
+            if not exists(path):
+                continue
+            facts = orjson.loads(read_bytes(path))
         for day, c in facts.get("days", {}).items():
             slot = days.setdefault(day, {"rows": 0, "events": 0})
             slot["rows"] += c.get("rows", 0)
             slot["events"] += c.get("events", 0)
         for name, n in facts.get("event_names", {}).items():
             _add(names, name, n)
+        warnings.add(facts)
     per_day = [{"day": d, **days[d]} for d in sorted(days)]
-    return per_day, sorted(names.items(), key=lambda kv: (-kv[1], kv[0]))
+    return (per_day, sorted(names.items(), key=lambda kv: (-kv[1], kv[0])),
+            warnings.result())
 
 
 def _dead_letter_examples(state: str, reasons: set[str]) -> dict[str, list[dict]]:
@@ -147,6 +158,7 @@ def format_table(report: dict) -> str:
                  "yes" if report["reconciled"] else "NO"))
     rows += [(f"Generated: {name}", n)
              for name, n in sorted(report["generated_events_sent"].items())]
+    rows += [(f"Warning: {kind}", n) for kind, n in report["warnings"].items()]
     h = report["hours"]
     rows.append(("Hours done / empty / failed / pending / total",
                  f"{h['done']} / {h['empty']} / {h['failed']} / {h['pending']} / {h['total']}"))

@@ -18,6 +18,7 @@ from pipeline.page import CSS as _CSS
 from pipeline.page import number as _number
 from pipeline.page import text as _text
 from pipeline.report_charts import Series, bar_chart
+from pipeline.report_people import identities_html, warnings_html
 from pipeline.report_verify import verification_html
 
 __all__ = ["render_report_html"]
@@ -266,6 +267,7 @@ def render_report_html(report: dict) -> str:
         _dead_letters(report), "</div>", '<div style="height:20px"></div>',
         _day_chart(report, delivered_label), _hour_chart(report, delivered_label),
         '<div class="grid2">', _top_events(report), _failed_hours(report), "</div>",
+        '<div class="grid2">', identities_html(report), warnings_html(report), "</div>",
         '<div style="height:20px"></div>', verification_html(report.get("verification")),
         _settings(report),
     ))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import orjson
 
 from transforms.ids import identify_uuid, name_uuid
+from transforms.posthog_rules import captured_distinct_id, is_distinct_id_unmergeable
 
 __all__ = [
     "file_identify_event", "file_identify_uuid", "group_identify_event", "group_identify_uuid",
@@ -24,11 +25,16 @@ def _properties(**properties) -> dict:
     return {**properties, "$geoip_disable": True, "$lib": _LIB}
 
 
-def identify_event(pair: tuple[str, str], timestamp: str) -> dict:
-    """The ``$identify`` that merges a device's anonymous events into its user."""
+def identify_event(pair: tuple[str, str], timestamp: str,
+                   uuid_of: tuple[str, str] | None = None) -> dict:
+    """The ``$identify`` that merges a device's anonymous events into its user.
+
+    ``uuid_of``: the (user_id, device_id) the uuid names, when ``pair`` names the device as
+    PostHog stores it rather than as exported.
+    """
     user_id, device_id = pair
     return {"event": "$identify", "distinct_id": user_id,
-            "uuid": identify_uuid(user_id, device_id), "timestamp": timestamp,
+            "uuid": identify_uuid(*(uuid_of or pair)), "timestamp": timestamp,
             "properties": _properties(**{"$anon_distinct_id": device_id})}
 
 
@@ -37,16 +43,21 @@ def file_identify_uuid(hour: str, file: str, user_id: str) -> str:
     return name_uuid(orjson.dumps(["$identify", hour, file, user_id]))
 
 
-def file_identify_event(row: list) -> dict:
+def file_identify_event(row: list) -> dict | None:
     """``--identify_mode per_file``: the ``$identify`` of a user's first event in a file.
 
     ``row`` is a ``files`` fact row: ``[hour, file, user_id, line_number, timestamp, device_id,
-    properties]``.
+    properties]``. None when PostHog would refuse the user's id in a merge; a device id it would
+    refuse is left out (the event then only sets the user's properties).
     """
     hour, file, user_id, _, timestamp, device_id, person = row
+    if is_distinct_id_unmergeable(captured_distinct_id(user_id)):
+        return None
     properties = {"$set": person}
-    if device_id is not None and device_id != user_id:
-        properties["$anon_distinct_id"] = device_id
+    if device_id is not None:
+        device = captured_distinct_id(device_id)
+        if device != captured_distinct_id(user_id) and not is_distinct_id_unmergeable(device):
+            properties["$anon_distinct_id"] = device
     return {"event": "$identify", "distinct_id": user_id,
             "uuid": file_identify_uuid(hour, file, user_id), "timestamp": timestamp,
             "properties": _properties(**properties)}
@@ -71,24 +82,18 @@ def group_identify_event(row: list) -> dict:
                                          "$group_set": group_set})}
 
 
-def person_snapshot_uuid(user_id: str, source_uuid: str) -> str:
-    """UUIDv5 of ``["$set", user_id, uuid of the user's latest event]``."""
-    return name_uuid(orjson.dumps(["$set", user_id, source_uuid]))
+def person_snapshot_uuid(distinct_id: str, source_uuid: str) -> str:
+    """UUIDv5 of ``["$set", distinct_id, uuid of the person's latest event]``."""
+    return name_uuid(orjson.dumps(["$set", distinct_id, source_uuid]))
 
 
-def person_snapshot_event(latest: list, earliest: list | None) -> dict | None:
-    """The final ``$set`` of a user: the latest properties, and the earliest initial ones.
+def person_snapshot_event(distinct_id: str, timestamp: str, source_uuid: str,
+                          person: dict) -> dict:
+    """The final ``$set`` of a person, sent on one of its distinct_ids: every property with its
+    latest value and every first-touch property with its earliest (see ``pipeline.people``).
 
-    ``latest`` is the user's ``person_set`` fact row and ``earliest`` its ``person_set_once``
-    row (``[user_id, timestamp, uuid, properties]``). None when there is nothing to set.
+    ``timestamp`` and ``source_uuid`` are those of the person's latest event that set any.
     """
-    user_id, timestamp, source_uuid, person = latest
-    once = earliest[3] if earliest is not None else {}
-    if not person and not once:
-        return None
-    properties = {"$set": person}
-    if once:
-        properties["$set_once"] = once
-    return {"event": "$set", "distinct_id": user_id,
-            "uuid": person_snapshot_uuid(user_id, source_uuid), "timestamp": timestamp,
-            "properties": _properties(**properties)}
+    return {"event": "$set", "distinct_id": distinct_id,
+            "uuid": person_snapshot_uuid(distinct_id, source_uuid), "timestamp": timestamp,
+            "properties": _properties(**{"$set": person})}

@@ -21,13 +21,13 @@ import orjson
 
 from connectors.errors import MigrationAbort
 from connectors.files import write_atomically
-from connectors.posthog_query import PostHogQueryClient, QueryError
+from connectors.posthog_query import PostHogQueryClient, QueryError, app_host_for
 from pipeline.console import ERROR, INCOMPLETE, OK, USAGE, setup_logging
 from pipeline.options import UsageError
 from pipeline.verify_compare import (QUERY_LIMIT, SHORT, compare, count_query, day_ranges,
                                      halves)
 from pipeline.verify_counts import Sent, sent_by_the_job
-from pipeline.verify_options import VerifySettings, parse_verify
+from pipeline.verify_options import VerifySettings, parse_verify, verify_help
 
 __all__ = ["VERIFY_FILE", "verify"]
 
@@ -68,7 +68,8 @@ def check(client: PostHogQueryClient, job_name: str, sent: Sent, wait_minutes: f
     records = _collect(client, job_name, list(sent.days), len(sent.names), queries)
     result = compare(sent.days, sent.names, records)
     deadline = time.monotonic() + wait_minutes * 60
-    poll = min(60.0, max(2.0, wait_minutes * 6))
+    # About ten re-checks over the wait: PostHog allows about 120 HogQL queries an hour per key.
+    poll = min(600.0, max(2.0, wait_minutes * 6))
     rounds = 1
     while result["status"] == SHORT and time.monotonic() < deadline:
         sleep(min(poll, max(0.0, deadline - time.monotonic())))
@@ -110,11 +111,16 @@ def format_result(result: dict) -> str:
 
 
 def _repair_command(job, settings: VerifySettings) -> str:
+    host = ("" if settings.app_host == app_host_for(job.posthog_host)
+            else f" --posthog_app_host {settings.app_host}")
     return (f"python -m pipeline verify --work_dir {job.work_dir} --posthog_project_id "
-            f"{settings.project_id} --repair")
+            f"{settings.project_id}{host} --repair")
 
 
 def verify(argv: list[str]) -> int:
+    if "-h" in argv or "--help" in argv:
+        print(verify_help())
+        return OK
     setup_logging("--quiet" in argv or "-q" in argv)
     try:
         job, secrets, settings, beam_args = parse_verify(argv)
@@ -164,7 +170,9 @@ def verify(argv: list[str]) -> int:
               f"{len(persons['mismatches'])} property mismatch(es) (listed in verify.json).")
     print(f"Written: {job.path(VERIFY_FILE)}")
     if result["short_days"]:
-        days = ", ".join(result["short_days"][:_SHOWN])
+        more = len(result["short_days"]) - _SHOWN
+        days = ", ".join(result["short_days"][:_SHOWN]) + (
+            f" and {more} more (in verify.json)" if more > 0 else "")
         print(f"Short days: {days}. Repair them with: {_repair_command(job, settings)}",
               file=sys.stderr)
         return INCOMPLETE

@@ -18,7 +18,8 @@ from pipeline import job as jobs
 from pipeline.options import SECRET_ENV, UsageError, parse_flags
 from pipeline.secrets import read_secret_versions
 
-__all__ = ["PERSONAL_KEY_ENV", "VerifyOptions", "VerifySettings", "parse_verify"]
+__all__ = ["PERSONAL_KEY_ENV", "VerifyOptions", "VerifySettings", "parse_verify",
+           "verify_help"]
 
 PERSONAL_KEY_ENV = "POSTHOG_PERSONAL_API_KEY"
 DEFAULT_PERSONS = 50
@@ -27,12 +28,13 @@ _JOB_OVERRIDES = ("posthog_host", "insecure", "max_retry_seconds", "batch_size",
 
 
 class VerifyOptions(PipelineOptions):
-    """How ``verify`` reaches PostHog's query API and what it checks."""
+    """How verify reaches PostHog's query API and what it checks"""
 
     @classmethod
     def _add_argparse_args(cls, parser):
         parser.add_argument("--posthog_project_id", default=None, help="Id of the PostHog "
-                            "project the job sent to (in its URL: /project/<id>). Required.")
+                            "project the job sent to (in its URL: /project/<id>). Default: "
+                            "none; required.")
         parser.add_argument("--posthog_personal_api_key", default=None, help="Personal API key "
                             "with the Query Read scope on that project. Default: the "
                             f"{PERSONAL_KEY_ENV} environment variable.")
@@ -50,6 +52,18 @@ class VerifyOptions(PipelineOptions):
         parser.add_argument("--persons", default=None, type=int, help="Compare this many "
                             "persons, picked deterministically, with the job's person snapshot; "
                             f"0 skips. Default: {DEFAULT_PERSONS}.")
+
+
+def verify_help() -> str:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline verify",
+        description="Count what PostHog holds of a job per day and event name, compare it with "
+        "what the job sent, and repair short days. Also takes the job's --posthog_host, "
+        "--posthog_api_key (for --repair), --insecure, --max_retry_seconds, --batch_size and "
+        "--quiet, and Beam's options for the repair. See docs/verify.md.")
+    parser.add_argument("--work_dir", help="The job's folder. Default: none; required.")
+    VerifyOptions._add_argparse_args(parser.add_argument_group(VerifyOptions.__doc__))
+    return parser.format_help()
 
 
 @dataclass(frozen=True)

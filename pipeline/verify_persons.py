@@ -1,8 +1,9 @@
 """``verify --persons N``: do N persons in PostHog hold the properties of the job's snapshot?
 
-The users are the N with the smallest SHA-1 of their id, so reruns check the same ones. What each
-should hold is the job's person snapshot event, built from the job's facts by the same code the
-job sends it with (``transforms.facts`` picks and ``pipeline.snapshots``). PostHog is asked
+The distinct_ids are the N with a snapshot and the smallest SHA-1 of their id, so reruns check
+the same ones. What each one's person should hold is the job's person snapshot, built from the
+job's facts by the same code the job sends it with (``pipeline.people``: a device belongs to its
+first user, a person's properties are gathered over all of its distinct_ids). PostHog is asked
 through the ``person_distinct_ids`` table, whose ``person`` field joins the person
 (https://github.com/PostHog/posthog/blob/master/posthog/hogql/database/schema/person_distinct_ids.py).
 """
@@ -17,9 +18,9 @@ import orjson
 from connectors.files import exists, read_bytes
 from connectors.posthog_query import PostHogQueryClient, QueryError
 from pipeline.ledger import FACTS, GENERATED, hour_path, read_records
-from pipeline.snapshots import person_snapshot_event
+from pipeline.people import owners_of, person_of, snapshots_of
 from pipeline.verify_compare import quote
-from transforms.facts import PERSON_SET, PERSON_SET_ONCE, best_row, keyed_rows
+from transforms.facts import PERSON_SET, PERSON_SET_ONCE
 from transforms.records import DONE
 
 __all__ = ["check_persons", "expected_persons", "persons_query"]
@@ -39,41 +40,51 @@ def _rank(user_id: str) -> bytes:
 
 
 def _picked(work_dir: str, n: int) -> set[str]:
-    """The ``n`` users with a snapshot whose ids hash lowest, without holding every user."""
+    """The ``n`` distinct_ids with a snapshot whose ids hash lowest, without holding them all."""
     heap: list[tuple[bytes, str]] = []  # max-heap by rank, through negated bytes
     held: set[str] = set()
     for facts in _facts(work_dir):
-        for (user_id,), _ in keyed_rows(facts, PERSON_SET):
-            if user_id in held:
+        for distinct_id in {row[0] for row in facts.get(PERSON_SET, ())}:
+            if distinct_id in held:
                 continue
-            item = (bytes(255 - b for b in _rank(user_id)), user_id)
+            item = (bytes(255 - b for b in _rank(distinct_id)), distinct_id)
             if len(heap) < n:
                 heapq.heappush(heap, item)
-                held.add(user_id)
+                held.add(distinct_id)
             elif item > heap[0]:
                 _, gone = heapq.heapreplace(heap, item)
                 held.discard(gone)
-                held.add(user_id)
+                held.add(distinct_id)
     return held
 
 
 def expected_persons(work_dir: str, n: int) -> dict[str, dict]:
-    """user_id -> the properties its snapshot sets, for the ``n`` picked users."""
-    users = _picked(work_dir, n)
-    rows: dict[str, dict[str, list]] = {u: {} for u in users}
+    """distinct_id -> the properties its person's snapshot sets, for the ``n`` picked ids.
+
+    Devices are given to their first users over the pairs of the whole job (one entry per
+    device held in memory), as the job does.
+    """
+    picked = _picked(work_dir, n)
+    if not picked:
+        return {}
+    pairs: dict[tuple[str, str], str] = {}
     for facts in _facts(work_dir):
-        for kind in (PERSON_SET, PERSON_SET_ONCE):
-            for (user_id,), row in keyed_rows(facts, kind):
-                if user_id in rows:
-                    known = rows[user_id].get(kind)
-                    rows[user_id][kind] = row if known is None else best_row(kind, (known, row))
+        for user_id, device_id, timestamp in facts.get("pairs", ()):
+            known = pairs.get((user_id, device_id))
+            if known is None or timestamp < known:
+                pairs[(user_id, device_id)] = timestamp
+    owners = owners_of((user, device, ts) for (user, device), ts in pairs.items())
+    people = {person_of(distinct_id, owners) for distinct_id in picked}
+    rows: dict[str, dict] = {PERSON_SET: [], PERSON_SET_ONCE: []}
+    for facts in _facts(work_dir):
+        for kind in rows:
+            rows[kind] += [row for row in facts.get(kind, ())
+                           if person_of(row[0], owners) in people]
     expected = {}
-    for user_id, picks in sorted(rows.items()):
-        event = person_snapshot_event(picks[PERSON_SET], picks.get(PERSON_SET_ONCE))
-        if event is not None:
-            properties = event["properties"]
-            expected[user_id] = {**properties.get("$set_once", {}), **properties.get("$set", {})}
-    return expected
+    for event in snapshots_of(rows, owners):
+        if event["distinct_id"] in picked:
+            expected[event["distinct_id"]] = event["properties"]["$set"]
+    return dict(sorted(expected.items()))
 
 
 def persons_query(distinct_ids: list[str]) -> str:

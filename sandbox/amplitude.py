@@ -5,7 +5,8 @@ Amplitude does: rows selected by the hour of their ``server_upload_time`` with b
 range included, HTTP Basic auth with the API key and secret key, a zip of
 ``<app>/<app>_<YYYY-MM-DD>_<H>#<n>.json.gz`` parts (hour not zero-padded), 404 when the range has
 no rows and 400 when it is over a size limit. Faults can be queued at run time to exercise a
-client's retries. It logs nothing per request.
+client's retries. ``latency_ms`` makes every export request wait that long before it is answered,
+as Amplitude takes seconds to prepare an export. It logs nothing per request.
 
 Run standalone: ``python -m sandbox.amplitude --rows rows.jsonl`` (see ``--help``).
 """
@@ -68,9 +69,12 @@ class AmplitudeExportServer:
     def __init__(self, rows: Iterable, api_key: str, secret_key: str, *, host: str = "127.0.0.1",
                  port: int = 0, part_rows: int = 500, max_export_bytes: int | None = None,
                  compresslevel: int = 1, chunk_size: int = 64 * 1024, app_id: int = 100000,
-                 content_encoding: str | None = None):
+                 content_encoding: str | None = None, latency_ms: float = 0):
         if part_rows < 1:
             raise ValueError("part_rows must be at least 1")
+        if latency_ms < 0:
+            raise ValueError("latency_ms must not be negative")
+        self.latency = latency_ms / 1000
         self._expected_auth = "Basic " + base64.b64encode(
             f"{api_key}:{secret_key}".encode()).decode()
         self.part_rows = part_rows
@@ -235,6 +239,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, a kept-alive client's request
+    # would wait ~40 ms for its delayed ACK before the body left, which Amplitude never does.
+    disable_nagle_algorithm = True
     server: _QuietServer
 
     def log_message(self, format, *args):  # pylint: disable=redefined-builtin
@@ -262,6 +269,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != sandbox._expected_auth:
             return self._reply(401, b"Invalid API key or secret key",
                                {"WWW-Authenticate": 'Basic realm="amplitude"'})
+        if sandbox.latency:
+            # Amplitude prepares every export, including one that turns out empty or refused.
+            time.sleep(sandbox.latency)
         fault = sandbox._next_fault(start) or Fault()
         if fault.drop:
             self.close_connection = True
@@ -338,11 +348,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated statuses for the first requests, e.g. 503,429")
     parser.add_argument("--retry-after", default=None,
                         help="Retry-After value sent with --fail-first statuses")
+    parser.add_argument("--latency_ms", "--latency-ms", type=float, default=0,
+                        help="wait this long before answering each export request, as Amplitude "
+                             "prepares an export (default: 0)")
     args = parser.parse_args(argv)
     rows, skipped = _read_rows(args.rows)
     server = AmplitudeExportServer(rows, args.api_key, args.secret_key,
                                    host=args.host, port=args.port, part_rows=args.part_rows,
-                                   max_export_bytes=args.max_export_bytes)
+                                   max_export_bytes=args.max_export_bytes,
+                                   latency_ms=args.latency_ms)
     statuses = [int(s) for s in args.fail_first.split(",") if s.strip()]
     server.add_faults(*(Fault(status=s, retry_after=args.retry_after) for s in statuses))
     stopped = threading.Event()

@@ -61,8 +61,8 @@ class PostHogCaptureServer:
     ``events`` holds the accepted events in order of acceptance (unless ``keep_events`` is false,
     which saves the memory of long runs); ``uuids`` counts them by uuid;
     ``requests`` counts every request to ``/batch/``; ``request_log`` has one dict per request
-    (status, events, decompressed body size, headers that matter). With ``certfile`` (and
-    ``keyfile``) it serves HTTPS. Thread-safe.
+    (status, events, decompressed body size, headers that matter, ``received_at``). With
+    ``certfile`` (and ``keyfile``) it serves HTTPS. Thread-safe.
     """
 
     def __init__(self, api_key: str, *, host: str = "127.0.0.1", port: int = 0,
@@ -234,7 +234,7 @@ class PostHogCaptureServer:
         entry = {"status": None, "events": 0, "fault": fault, "body_bytes": None,
                  "user_agent": handler.headers.get("User-Agent"),
                  "content_encoding": handler.headers.get("Content-Encoding"),
-                 "historical_migration": None, "sent_at": False}
+                 "historical_migration": None, "sent_at": False, "received_at": time.time()}
         with self._lock:
             self._log.append(entry)
         if fault == DROP:

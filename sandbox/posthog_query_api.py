@@ -28,6 +28,7 @@ __all__ = ["MALFORMED", "handle_query"]
 
 MALFORMED = "malformed"
 DEFAULT_ROWS, MAX_ROWS = 100, 50_000
+_CLICKHOUSE_TYPES = {int: "UInt64", float: "Float64", type(None): "Nullable(Nothing)"}
 _PATH = re.compile(r"^/api/projects/([^/?]+)/query/?(?:\?.*)?$")
 
 
@@ -69,7 +70,9 @@ def _answer(server, handler, entry: dict, raw: bytes) -> tuple[int, dict, dict |
     if " limit " not in f" {query['query'].lower()} ":
         results = results[:DEFAULT_ROWS]
     results = results[:MAX_ROWS]
-    types = [[name, "String"] for name in columns]
+    first = results[0] if results else [None] * len(columns)
+    types = [[name, _CLICKHOUSE_TYPES.get(type(value), "String")]
+             for name, value in zip(columns, first)]
     return 200, {"columns": columns, "types": types, "results": results,
                  "hogql": query["query"], "hasMore": False, "is_cached": False}, None
 

@@ -13,9 +13,12 @@ import orjson
 from connectors.hours import hour_range, hour_start
 from sandbox.amplitude import AmplitudeExportServer
 from sandbox.generate import generate_rows_by_hour
+from sandbox.persons import PersonModel, interleave
 from sandbox.posthog import PostHogCaptureServer
 from transforms.settings import TranslationSettings
 from pipeline.snapshots import group_identify_uuid, person_snapshot_uuid
+from transforms.posthog_rules import (captured_distinct_id, is_distinct_id_unmergeable,
+                                      person_updates)
 from transforms.translate import identify_uuid, row_timestamp, translate_line
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,6 +42,10 @@ class Export:
                  person_snapshot: bool = True) -> dict[str, dict]:
         """uuid -> event for every row that migrates, plus the job's generated events.
 
+        Also sets ``persons``: ``[(distinct_ids as PostHog stores them, properties)]`` of every
+        person whose events carried properties, as Amplitude had them (a user with the devices
+        it was first seen on, each property's latest value, each first-touch value's earliest).
+
         Pairs, groups and persons are found from the raw rows, independently of the pipeline's
         facts; ``identify_mode`` is ``pairs`` or ``off`` (per-file events depend on how the
         source split the hours into files).
@@ -46,7 +53,8 @@ class Export:
         if identify_mode not in ("pairs", "off"):
             raise ValueError(f"identify_mode: {identify_mode!r} is not computed here")
         settings = settings or TranslationSettings.from_flags()
-        events, pairs, groups, latest, earliest = {}, {}, {}, {}, {}
+        events, pairs, groups, stamps = {}, {}, {}, {}
+        latest, earliest = {}, {}  # distinct_id -> {property: (timestamp, uuid, value)}
         for _, line in self.rows:
             result = translate_line(line, settings)
             row = orjson.loads(line) if result.row is not None else None
@@ -57,37 +65,68 @@ class Export:
                 continue
             event = result.event
             events[event["uuid"]] = event
-            ts = event["timestamp"]
+            ts, distinct_id = event["timestamp"], event["distinct_id"]
             user, device = (row.get("user_id") or "").strip(), row.get("device_id")
             if user and device:
                 pairs[(user, device)] = min(ts, pairs.get((user, device), ts))
             if row.get("groups"):
-                _add_groups(groups, row, ts, event["uuid"], event["distinct_id"])
-            if user:
-                props = event["properties"]
-                person = props.get("$set") or row.get("user_properties") or {}
-                once = props.get("$set_once") or {}
-                candidate = (bool(person), ts, event["uuid"], person)
-                latest[user] = max(latest.get(user, candidate), candidate, key=_rank)
-                candidate = (not once, ts, event["uuid"], once)
-                earliest[user] = min(earliest.get(user, candidate), candidate, key=_rank)
+                _add_groups(groups, row, ts, event["uuid"], distinct_id)
+            props = event["properties"]
+            person, once = person_updates(props)
+            if not isinstance(props.get("$set"), dict):
+                person = {**person, **(row.get("user_properties") or {})}
+            stamp = (ts, event["uuid"])
+            for table, values, pick in ((latest, person, max), (earliest, once, min)):
+                mine = table.setdefault(distinct_id, {})
+                for key, value in values.items():
+                    mine[key] = pick(mine.get(key, (*stamp, value)), (*stamp, value), key=_stamp)
+            if person or once:
+                stamps[distinct_id] = max(stamps.get(distinct_id, stamp), stamp)
+        owners = {}  # device -> (timestamp, user): its first user PostHog would merge it with
+        for (user, device), ts in pairs.items():
+            stored_user, stored_device = captured_distinct_id(user), captured_distinct_id(device)
+            if (stored_user == stored_device or is_distinct_id_unmergeable(stored_user)
+                    or is_distinct_id_unmergeable(stored_device)):
+                continue
+            owners[device] = min(owners.get(device, (ts, user)), (ts, user))
         if identify_mode == "pairs":
-            for (user, device), ts in pairs.items():
-                events[identify_uuid(user, device)] = {"event": "$identify", "distinct_id": user,
-                                                       "timestamp": ts}
+            for device, (ts, user) in owners.items():
+                events[identify_uuid(user, device)] = {
+                    "event": "$identify", "distinct_id": user, "timestamp": ts,
+                    "properties": {"$anon_distinct_id": captured_distinct_id(device)}}
         if group_identify:
             for (kind, key), (_, ts, source, distinct_id, props) in groups.items():
+                if len(key) > 400:
+                    continue
                 events[group_identify_uuid(kind, key, source)] = {
                     "event": "$groupidentify", "distinct_id": distinct_id, "timestamp": ts,
                     "properties": {"$group_type": kind, "$group_key": key, "$group_set": props}}
-        if person_snapshot:
-            for user, (_, ts, source, person) in latest.items():
-                once = earliest[user][3]
-                if person or once:
-                    events[person_snapshot_uuid(user, source)] = {
-                        "event": "$set", "distinct_id": user, "timestamp": ts,
-                        "properties": {"$set": person, **({"$set_once": once} if once else {})}}
+        people: dict[str, list[str]] = {}
+        for distinct_id in stamps:
+            owner = owners.get(distinct_id) if identify_mode == "pairs" else None
+            people.setdefault(owner[1] if owner else distinct_id, []).append(distinct_id)
+        self.persons = []
+        for person, members in people.items():
+            values = {}
+            for table, pick in ((latest, max), (earliest, min)):
+                best = {}
+                for member in members:
+                    for key, kept in table.get(member, {}).items():
+                        best[key] = pick(best.get(key, kept), kept, key=_stamp)
+                values.update({key: kept[2] for key, kept in best.items()})
+            owned = [d for d, (_, user) in owners.items() if user == person]
+            ids = {captured_distinct_id(i) for i in (person, *members, *owned)}
+            self.persons.append((ids, values))
+            ts, source = max(stamps[m] for m in members)
+            for member in members if person_snapshot else ():
+                events[person_snapshot_uuid(member, source)] = {
+                    "event": "$set", "distinct_id": member, "timestamp": ts,
+                    "properties": {"$set": values}}
         return events
+
+
+def _stamp(kept: tuple) -> tuple:
+    return kept[:2]
 
 
 def _rank(candidate: tuple) -> tuple:
@@ -105,6 +144,19 @@ def _add_groups(groups: dict, row: dict, ts: str, source: str, distinct_id: str)
                 props = properties.get("$set", {})
             candidate = (bool(props), ts, source, distinct_id, props)
             groups[(kind, key)] = max(groups.get((kind, key), candidate), candidate, key=_rank)
+
+
+def assert_persons_as_amplitude_had_them(events: list[dict], expected_persons, seeds=range(6)):
+    """Feeds ``events`` (as PostHog received them) to a model of PostHog's person processing, in
+    several orders it may process them in, and checks every expected person each time."""
+    for seed in seeds:
+        model = PersonModel()
+        for event in interleave(events, seed):
+            model.ingest(event)
+        for distinct_ids, properties in expected_persons:
+            found = model.person(next(iter(distinct_ids)))
+            assert found is not None and found.distinct_ids == distinct_ids, (seed, distinct_ids)
+            assert found.properties == properties, (seed, distinct_ids)
 
 
 def make_export(rows: int, start: str, hours: int, seed: int = 1) -> Export:

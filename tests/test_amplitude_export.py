@@ -55,8 +55,9 @@ def expected(hours_status: dict[str, str], rows=ROWS):
 
 def read(server, hours, **options):
     """The DoFn called directly (setup, process, teardown): elements in emission order."""
+    concurrency = options.pop("concurrency", 4)
     fn = _ReadExportHours(server.url, _Keys(KEY, SECRET), options.pop("preserve_dir", None),
-                          {**FAST, "backoff_cap": 1.0, **options})
+                          {**FAST, "backoff_cap": 1.0, **options}, concurrency)
     fn.setup()
     try:
         tracker = OffsetRestrictionTracker(OffsetRange(0, len(hours)))
@@ -241,14 +242,13 @@ def test_a_long_range_spans_several_elements_and_every_hour_is_read_once():
         assert all(srv.request_count(h) == 1 for h in hours)
 
 
-def test_the_initial_split_is_one_hour_per_restriction():
-    from connectors.amplitude import _OneHourPerRestriction
+def test_the_initial_split_keeps_a_day_in_one_restriction_to_download_several_hours_at_once():
+    from connectors.amplitude import _DayPerRestriction
 
-    provider = _OneHourPerRestriction()
+    provider = _DayPerRestriction()
     hours = (H10, H11, H12)
     assert provider.initial_restriction(hours) == OffsetRange(0, 3)
-    assert list(provider.split(hours, OffsetRange(0, 3))) == [
-        OffsetRange(0, 1), OffsetRange(1, 2), OffsetRange(2, 3)]
+    assert list(provider.split(hours, OffsetRange(0, 3))) == [OffsetRange(0, 3)]
 
 
 def test_hours_are_read_by_several_worker_processes(server):

@@ -20,7 +20,8 @@ from transforms.translate import identify_uuid
 pytestmark = pytest.mark.timeout(300)
 
 TINY = {"translate_rows": 300, "rows": 400, "hours": 2, "rss_small": 50, "rss_large": 500,
-        "sink_events": 200}
+        "sink_events": 200, "sparse_hours": 6, "sparse_latency_ms": 20, "long_job_hours": 30,
+        "long_job_gcs_hours": 0}
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +136,20 @@ def test_served_rows_leave_out_only_lines_that_are_not_json():
     assert 1900 < len(served) <= 2000
     for hour, line in served:
         assert isinstance(orjson.loads(line), dict) and len(hour) == 11
+
+
+def test_sparse_and_long_job_figures_are_consistent(bench):
+    figures, said = bench
+    sparse = figures["sparse"]
+    assert sparse["hours"] == TINY["sparse_hours"]
+    for concurrency in (4, 1):
+        run = sparse[f"concurrency_{concurrency}"]
+        assert math.isclose(run["hours_per_second"], TINY["sparse_hours"] / run["seconds"])
+    assert math.isclose(sparse["ratio"], sparse["concurrency_4"]["hours_per_second"]
+                        / sparse["concurrency_1"]["hours_per_second"])
+    assert sparse["keepalive"]["nagle_off_ms"] > 0 and sparse["keepalive"]["nagle_on_ms"] > 0
+    local = figures["long_job"]["local"]
+    assert local["hours"] == TINY["long_job_hours"] and "gcs_emulator" not in figures["long_job"]
+    assert all(local[name] > 0 for name in ("rerun_with_index_s", "rerun_without_index_s",
+                                            "first_request_s"))
+    assert "7. Start-up of a long job" in said and "done-job rerun s" in table(figures)

@@ -10,6 +10,8 @@ import pytest
 from tests.people_rows import person, row
 from transforms.facts import (FILES, GROUPS, PERSON_SET, PERSON_SET_ONCE, PICKS, HourFacts,
                               best_row, keyed_rows, merge_facts)
+from transforms.person_facts import EARLIEST, LATEST, merge_person_rows
+from transforms.posthog_rules import person_updates
 from transforms.records import ExportLine
 from transforms.settings import TranslationSettings
 from transforms.translate import translate_line
@@ -45,15 +47,42 @@ def test_groupidentify_rows_are_skipped_and_ignore_event_still_comes_first():
         ignore_event=["$groupidentify"])).reason == "ignored"
 
 
+def value_of(facts, kind, distinct_id, key):
+    """The value ``kind`` keeps for ``distinct_id``'s property ``key`` (None when none)."""
+    found = [r[3][key] for r in facts.get(kind, ()) if r[0] == distinct_id and key in r[3]]
+    assert len(found) <= 1, "a property is kept by one row only"
+    return found[0] if found else None
+
+
 def test_person_gets_the_latest_set_and_the_earliest_set_once_in_any_order():
     for order in itertools.permutations(PLANS):
         facts = facts_of(order)
         latest, earliest = event_of(PLANS[2]), event_of(PLANS[0])
+        set_, _ = person_updates(latest["properties"])
+        _, once = person_updates(earliest["properties"])
+        # What PostHog copies from the event by itself counts too ($browser_version here).
+        assert "$browser_version" in set_ and "$initial_browser_version" in once
         assert facts[PERSON_SET] == [["user-1", latest["timestamp"], latest["uuid"],
-                                      latest["properties"]["$set"]]]
+                                      dict(sorted(set_.items()))]]
         assert facts[PERSON_SET][0][3]["plan"] == "enterprise"
         assert facts[PERSON_SET_ONCE] == [["user-1", earliest["timestamp"], earliest["uuid"],
-                                           {"$initial_referrer": "news.example"}]]
+                                           dict(sorted(once.items()))]]
+        assert once["$initial_referrer"] == "news.example"
+
+
+def test_each_property_keeps_the_value_of_the_latest_event_that_sets_it():
+    early = row("2024-03-01 09:00:00", user_properties=person("free", coupon="A"),
+                event_properties={"utm_source": "ads"})
+    late = row("2024-03-02 09:00:00", user_properties=person("pro"), os_version="129")
+    for order in itertools.permutations([early, late]):
+        facts = facts_of(order)
+        assert value_of(facts, PERSON_SET, "user-1", "plan") == "pro"
+        assert value_of(facts, PERSON_SET, "user-1", "coupon") == "A"  # only the early one
+        assert value_of(facts, PERSON_SET, "user-1", "utm_source") == "ads"
+        assert value_of(facts, PERSON_SET, "user-1", "$browser_version") == "129"
+        assert value_of(facts, PERSON_SET_ONCE, "user-1", "$initial_browser_version") == "128"
+        assert value_of(facts, PERSON_SET_ONCE, "user-1", "$initial_utm_source") == "ads"
+        assert len(facts[PERSON_SET]) == 2  # one row per event still holding a latest value
 
 
 def test_a_later_row_without_user_properties_does_not_hide_the_earlier_ones():
@@ -68,13 +97,35 @@ def test_a_later_row_without_user_properties_does_not_hide_the_earlier_ones():
 
 def test_modes_without_set_take_the_rows_user_properties():
     facts = facts_of(PLANS, user_properties_mode="root")
-    assert facts[PERSON_SET][0][3] == person("enterprise", "ads.example")
-    assert facts[PERSON_SET_ONCE][0][3] == {"$initial_referrer": "news.example"}
+    assert {k: v for k, v in facts[PERSON_SET][0][3].items() if k in person("")} == person(
+        "enterprise", "ads.example")
+    assert facts[PERSON_SET_ONCE][0][3]["$initial_referrer"] == "news.example"
 
 
-def test_anonymous_rows_make_no_person():
+def test_anonymous_rows_keep_their_person_facts_under_the_device():
     facts = facts_of([row("2024-03-01 09:00:00", user=None, user_properties=person("free"))])
-    assert PERSON_SET not in facts and PERSON_SET_ONCE not in facts
+    assert value_of(facts, PERSON_SET, "device-1", "plan") == "free"
+    assert value_of(facts, PERSON_SET_ONCE, "device-1", "$initial_browser") == "Firefox"
+    assert facts["pairs"] == []
+
+
+def test_only_migrated_events_link_a_user_and_a_device():
+    lines = [row("2024-03-01 09:00:00", user="u-skipped", event_type="session_start"),
+             row("2024-03-01 09:00:00", user="u-dead", event_properties="not an object"),
+             row("2024-03-01 09:00:00", user="u-group", event_type="$groupidentify",
+                 groups={"company": "acme"}),
+             row("2024-03-01 10:00:00", user="u-sent")]
+    assert facts_of(lines)["pairs"] == [["u-sent", "device-1", "2024-03-01T10:00:00.000000Z"]]
+
+
+def test_values_posthog_alters_are_counted_as_warnings():
+    lines = [row("2024-03-01 09:00:00", user="u" * 201), row("2024-03-01 09:00:01", user="a\x00b"),
+             row("2024-03-01 09:00:02", event_type="e" * 201),
+             row("2024-03-01 09:00:03", groups={"company": "k" * 401}),
+             row("2024-03-01 09:00:04", user="u" * 200, event_type="e" * 200,
+                 groups={"company": "k" * 400})]
+    assert facts_of(lines)["warnings"] == {"distinct_id_nul": 1, "distinct_id_too_long": 1,
+                                           "event_name_too_long": 1, "group_key_too_long": 1}
 
 
 def test_groups_as_string_list_and_number_of_several_types():
@@ -184,7 +235,7 @@ def test_any_split_and_order_gives_the_same_facts(seed):
     lines = mixed_lines(seed)
     files = [f"f{n % 3}" for n in range(len(lines))]
     everything = facts_of(lines, files)
-    assert everything[PERSON_SET][0][3]["plan"] == "tie-b"
+    assert value_of(everything, PERSON_SET, "user-1", "plan") == "tie-b"
     rng = random.Random(seed)
     for _ in range(5):
         order = list(range(len(lines)))
@@ -204,6 +255,9 @@ def test_any_split_and_order_gives_the_same_facts(seed):
             for key, picked in itertools.chain(*(keyed_rows(p, kind) for p in parts)):
                 by_key.setdefault(key, []).append(picked)
             assert [best_row(kind, rows) for _, rows in sorted(by_key.items())] == \
+                everything[kind]
+        for kind, latest in ((PERSON_SET, LATEST), (PERSON_SET_ONCE, EARLIEST)):
+            assert merge_person_rows(latest, *(p.get(kind, []) for p in parts)) == \
                 everything[kind]
 
 

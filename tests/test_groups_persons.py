@@ -9,10 +9,12 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.generated import GenerateEvents, WaitOn
-from pipeline.snapshots import group_identify_event, identify_event, person_snapshot_event
-from tests.e2e import Export, report, run_cli, cli_args, servers
+from pipeline.ledger import write_record
+from pipeline.snapshots import group_identify_event, identify_event
+from tests.e2e import (Export, assert_persons_as_amplitude_had_them, cli_args, report, run_cli,
+                       servers)
 from tests.people_rows import person, row
-from transforms.facts import GROUPS, PERSON_SET, PERSON_SET_ONCE, HourFacts, merge_facts
+from transforms.facts import GROUPS, HourFacts, merge_facts
 from transforms.translate import translate_line
 
 pytestmark = pytest.mark.timeout(300)
@@ -63,11 +65,10 @@ def shuffled_export(seed=5) -> Export:
     return Export(HOURS[0], HOURS[-1], [(HOURS[n % 3], line) for n, line in enumerate(lines)])
 
 
-def latest_set(user):
-    """The $set of the user's latest row that has person properties, found from the rows."""
-    events = [translate_line(line).event for line in ROWS]
-    mine = [e for e in events if e and e["distinct_id"] == user and "$set" in e["properties"]]
-    return max(mine, key=lambda e: e["timestamp"])["properties"]["$set"]
+def commit(state, hours, status="done"):
+    """Ledger records for ``hours``: generated events are built only once every hour is done."""
+    for hour in hours:
+        write_record(str(state), hour, status, {})
 
 
 def write_facts(state, hour, lines):
@@ -79,16 +80,22 @@ def write_facts(state, hour, lines):
     return facts.to_dict()
 
 
+def _check(check):
+    """An ``assert_that`` matcher that runs ``check`` on the elements (assertions inside)."""
+    def matcher(elements):
+        check(list(elements))
+    return matcher
+
+
 def test_generate_events_aggregates_the_facts_of_every_hour(tmp_path):
     first = write_facts(tmp_path, HOURS[0], ROWS[::2])
     second = write_facts(tmp_path, HOURS[1], ROWS[1::2])
     merged = merge_facts(first, second)
-    once = {r[0]: r for r in merged[PERSON_SET_ONCE]}
-    expected_events = ([identify_event((u, d), ts) for u, d, ts in merged["pairs"]]
+    pairs = {(u, d): ts for u, d, ts in merged["pairs"]}
+    assert set(pairs) == {("user-1", "device-1"), ("user-1", "device-1b"),
+                          ("user-2", "device-2"), ("user-2", "server-2")}
+    expected_events = ([identify_event(pair, ts) for pair, ts in pairs.items()]
                        + [group_identify_event(r) for r in merged[GROUPS]])
-    expected_snapshots = [person_snapshot_event(r, once.get(r[0])) for r in merged[PERSON_SET]]
-    assert {s["distinct_id"]: s["properties"]["$set"]["plan"] for s in expected_snapshots} == {
-        "user-1": "enterprise", "user-2": "team"}
     groups = {(e["properties"]["$group_type"], e["properties"]["$group_key"]):
               e["properties"]["$group_set"] for e in expected_events
               if e["event"] == "$groupidentify"}
@@ -96,16 +103,43 @@ def test_generate_events_aggregates_the_facts_of_every_hour(tmp_path):
                       ("company", "globex"): {"seats": 5}, ("project", "42"): {},
                       ("team", "red"): {"floor": 3}, ("team", "blue"): {"floor": 2},
                       ("team", "green"): {"floor": 9}}
+
+    def check_snapshots(snapshots):
+        by_id = {s["distinct_id"]: s["properties"]["$set"] for s in snapshots}
+        assert len(by_id) == len(snapshots) == 3  # device-9 never logged in: a person of its own
+        assert {d: p["plan"] for d, p in by_id.items()} == {
+            "user-1": "enterprise", "user-2": "team", "device-9": "free"}
+        # The backend's row for user-2 set nothing; its earlier rows keep their values.
+        assert by_id["user-2"]["city_name"] == "Paris" and by_id["user-2"]["$os"] == "Windows"
+        assert by_id["user-1"]["$initial_referrer"] == "news.example"
+        assert by_id["user-1"]["$initial_browser"] == "Firefox"
+
+    commit(tmp_path, HOURS[:2])
+    commit(tmp_path, HOURS[2:], "empty")  # an empty hour has no facts file: it adds nothing
     with BeamTestPipeline() as pipeline:
         barrier = pipeline | "Committed" >> beam.Create([(HOURS[0], "done")])
-        # The third hour has no facts file (not committed yet): it adds nothing.
         generated = pipeline | GenerateEvents(str(tmp_path), HOURS, barrier)
         assert_that(generated.events, equal_to(expected_events))
-        assert_that(generated.snapshots, equal_to(expected_snapshots), label="Snapshots")
+        assert_that(generated.snapshots, _check(check_snapshots), label="Snapshots")
+        assert_that(generated.identities, equal_to([("pairs_seen", 4), ("identify_sent", 4)]),
+                    label="Identities")
+
+
+def test_nothing_is_generated_before_every_hour_of_the_job_is_done(tmp_path):
+    write_facts(tmp_path, HOURS[0], ROWS)
+    commit(tmp_path, HOURS[:1])
+    commit(tmp_path, HOURS[1:2], "failed")  # and HOURS[2] still pending
+    with BeamTestPipeline() as pipeline:
+        barrier = pipeline | "Committed" >> beam.Create([(HOURS[0], "done")])
+        generated = pipeline | GenerateEvents(str(tmp_path), HOURS, barrier)
+        assert_that(generated.events, equal_to([]))
+        assert_that(generated.snapshots, equal_to([]), label="Snapshots")
+        assert_that(generated.complete, equal_to([False]), label="Complete")
 
 
 def test_generate_events_honours_the_switches(tmp_path):
     write_facts(tmp_path, HOURS[0], ROWS)
+    commit(tmp_path, HOURS[:1])
     with BeamTestPipeline() as pipeline:
         barrier = pipeline | "Committed" >> beam.Create([(HOURS[0], "done")])
         generated = pipeline | GenerateEvents(str(tmp_path), HOURS[:1], barrier,
@@ -150,18 +184,13 @@ def test_last_set_of_each_person_is_the_latest_snapshot_on_two_workers(tmp_path)
 
     snapshots = [n for n, e in enumerate(events) if e["event"] == "$set"
                  and e["properties"].get("$lib") == "aplistorical"]
-    assert len(snapshots) == 2
+    assert len(snapshots) == 3  # user-1, user-2 and device-9, which never logged in
     # Every other event of the run, generated ones included, was accepted before any snapshot.
     assert min(snapshots) > max(n for n in range(len(events)) if n not in snapshots)
-    for user in ("user-1", "user-2"):
-        sets = [e for e in events if e["distinct_id"] == user and "$set" in e["properties"]]
-        assert sets[-1]["properties"]["$set"] == latest_set(user) == expected[
-            sets[-1]["uuid"]]["properties"]["$set"]
-        assert events.index(sets[-1]) in snapshots
-    snapshot_1 = events[snapshots[0] if events[snapshots[0]]["distinct_id"] == "user-1"
-                        else snapshots[1]]
+    assert_persons_as_amplitude_had_them(events, export.persons)
+    snapshot_1 = next(events[n] for n in snapshots if events[n]["distinct_id"] == "user-1")
     assert snapshot_1["properties"]["$set"]["plan"] == "enterprise"
-    assert snapshot_1["properties"]["$set_once"] == {"$initial_referrer": "news.example"}
+    assert snapshot_1["properties"]["$set"]["$initial_referrer"] == "news.example"
     assert snapshot_1["timestamp"] == "2024-03-03T10:00:00.000000Z"
 
     groups = {(e["properties"]["$group_type"], e["properties"]["$group_key"]): e
@@ -181,7 +210,7 @@ def test_last_set_of_each_person_is_the_latest_snapshot_on_two_workers(tmp_path)
 
     rep = report(tmp_path)
     assert rep["rows_skipped"] == {"group_identify": 2}
-    assert rep["generated_events_sent"] == {"$identify": 4, "$groupidentify": 6, "$set": 2}
+    assert rep["generated_events_sent"] == {"$identify": 4, "$groupidentify": 6, "$set": 3}
 
 
 def test_switches_turn_the_generated_events_off(tmp_path):
@@ -212,6 +241,6 @@ def test_without_the_generated_record_a_rerun_sends_the_generated_events_again(t
         again = posthog.events[len(first):]
     generated = [e for e in first if e["properties"].get("$lib") == "aplistorical"]
     assert sorted(e["uuid"] for e in again) == sorted(e["uuid"] for e in generated)
-    assert [e["event"] for e in again[-2:]] == ["$set", "$set"]
+    assert [e["event"] for e in again[-3:]] == ["$set", "$set", "$set"]
     assert report(tmp_path)["generated_events_sent"] == {"$identify": 4, "$groupidentify": 6,
-                                                         "$set": 2}
+                                                         "$set": 3}

@@ -7,6 +7,7 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipeline.generated import GenerateEvents
+from pipeline.ledger import write_record
 from pipeline.snapshots import file_identify_uuid
 from sandbox.amplitude import AmplitudeExportServer
 from sandbox.posthog import PostHogCaptureServer
@@ -62,6 +63,7 @@ def test_per_file_identifies_from_the_facts_of_each_hour(tmp_path):
                 for number, line in enumerate(lines, 1):
                     facts.add(translate_line(line), ExportLine(hour, file, number, line))
         (tmp_path / "facts" / f"{hour}.json").write_bytes(orjson.dumps(facts.to_dict()))
+        write_record(str(tmp_path), hour, "done", {})
     expected = expected_identifies()
     assert [e["properties"]["$set"]["plan"] for e in expected] == ["free", "pro", "enterprise"]
     assert "$anon_distinct_id" not in expected[2]["properties"]  # that row has no device

@@ -336,3 +336,22 @@ def test_posthog_key_check_asks_decide_first():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_init_asks_for_the_rate_posthog_agreed_to_when_the_host_is_posthog_cloud(tmp_path):
+    flags = ("--no_check", "--start", "20240402T00", "--end", "20240402T01",
+             "--amplitude_region", "us", "--amplitude_api_key", "a", "--amplitude_secret_key", "b",
+             "--posthog_api_key", "c",
+             "--batch_size", "1000", "--sleep_interval_ms", "0", "--ignore_event", "x",
+             "--rename_event", "a::b", "--rename_property", "c::d", "--user_properties_mode",
+             "set", "--preserve_sources=false", "--preserve_translations=false",
+             "--identify_mode", "pairs", "--job_name", "cloud")
+    for answer, stored in (("", None), ("2500", 2500.0)):
+        work_dir = tmp_path / f"cloud-{answer or 'none'}"
+        term = Terminal(*flags, "--work_dir", str(work_dir), "--posthog_host",
+                        "https://eu.i.posthog.com", cwd=tmp_path, env=_environ())
+        prompt = term.answer("(--max_events_per_second)", answer)
+        assert "10,000 a minute for the whole job" in prompt
+        assert term.finish() == 0, term.transcript
+        assert orjson.loads((work_dir / "job.json").read_bytes())[
+            "max_events_per_second"] == stored

@@ -137,14 +137,16 @@ def test_preview_reads_only_the_hours_it_needs_and_sends_nothing(sandbox_preview
 
 def test_preview_page_in_chromium_shows_each_row_beside_what_it_becomes(
         sandbox_preview, chromium, tmp_path):  # noqa: F811
-    _, work_dir, code, _, err, _, served = sandbox_preview
+    export, work_dir, code, _, err, _, served = sandbox_preview
     assert code == 0, err[-3000:]
     dom = _dom(chromium, tmp_path, work_dir / "preview.html")
     assert "script" not in dom.tags
     assert all(not re.match(r"[a-z]+:", link) for link in dom.links), dom.links  # nothing fetched
     lines = [line for _, line in served[:ROWS]]
     assert len(dom.rows) == ROWS
-    settings = TranslationSettings.from_flags()
+    # The job a preview describes is named as a run of the same flags would name it.
+    settings = TranslationSettings.from_flags(
+        import_job_id=f"amplitude-{export.start}-{export.end}")
     for shown, line in zip(dom.rows, lines):
         translation = translate_line(line, settings)
         if translation.row is not None:

@@ -43,3 +43,9 @@ def test_readme_is_a_front_door():
     assert size <= README_MAX_BYTES, f"README.md is {size} bytes: move reference text to docs/"
     first_screen = "\n".join(README.splitlines()[:60])
     assert "make demo" in first_screen and "## Migrating your own project" in first_screen
+
+
+def test_migrating_starts_with_make_install_not_the_test_suite():
+    section = README.split("## Migrating your own project")[1].split("\n## ")[0]
+    assert "make install" in section and "make test" not in section
+    assert "pipeline preview" in section

@@ -45,6 +45,8 @@ EXCLUDED = {
     "job_name": "the Dataflow job name is the template launch's own; a migration is identified "
                 "by its work_dir",
     "quiet": "only changes the launcher's console output",
+    "accept_empty": "a launch only submits the job; the empty-run check happens when the job's "
+                    "command is run again to finish it",
 }
 # Switches: the launcher passes them as --name=true|false like every parameter.
 SWITCHES = ("force", "dry_run", "preserve_sources", "preserve_translations", "group_identify",
@@ -75,6 +77,7 @@ SAMPLES = {
     "posthog_api_key": (SECRET_GOOD, SECRET_BAD),
     "limit_hours": (["1", "24"], ["0", "-1", "1.5", "ten", ""]),
     "amplitude_max_attempts": (["1", "8"], ["0", "-3", "2.0", ""]),
+    "amplitude_concurrency": (["1", "4", "16"], ["0", "-2", "1.5", ""]),
     "amplitude_max_retry_seconds": (["900", "0.5", "0"], ["-1", "1e3", "", "5s"]),
     "amplitude_read_timeout": (["300", "1800.5", "0.5"], ["0", "0.0", "-1", "1e3", "", "5s"]),
     "batch_size": (["1000", "1"], ["0", "-5", "1.5", ""]),
@@ -502,7 +505,9 @@ def test_dataflow_job_graph_builds_offline_with_our_package_and_no_keys_in_view(
             "--posthog_host=https://eu.i.posthog.com",
             *(f"--{name}={value}" for name, value in keys.items()),
             "--runner=DataflowRunner", "--project=test-project", "--region=europe-west1",
-            "--temp_location=gs://test-bucket/tmp", f"--setup_file={project / 'setup.py'}"]
+            "--temp_location=gs://test-bucket/tmp", f"--setup_file={project / 'setup.py'}",
+            # PostHog Cloud's default pace is shared by the workers, so their number is needed.
+            "--max_num_workers=2"]
     given, beam_args = parse_flags(argv)
     job, secrets = jobs.resolve(given, environ={})
     hours = hour_range(job.start, job.end)

@@ -1,5 +1,6 @@
 """TranslateToPostHog in a pipeline, its DoFn's ordering of markers, and the per-hour facts."""
 
+import base64
 from pathlib import Path
 
 import apache_beam as beam
@@ -18,6 +19,7 @@ from transforms.translate import translate_line
 
 LINES = (Path(__file__).parent / "data" / "amplitude_export_rows.jsonl").read_bytes().splitlines()
 BAD = b"\xff not json"
+BAD_BASE64 = base64.b64encode(BAD).decode()  # the letter keeps the bytes that are not UTF-8
 NO_IDENTITY = orjson.dumps({**orjson.loads(LINES[4]), "user_id": None, "device_id": None,
                             "amplitude_id": None})
 HOUR_A, HOUR_B, HOUR_C = "20250701T17", "20201124T10", "20201124T11"
@@ -58,7 +60,7 @@ def expected_markers():
                    # The hour's dead letters ride on its marker to the ledger.
                    letters=(DeadLetter("invalid_json", "translate", HOUR_A, f"636686_{HOUR_A}#0.json",
                                        4, BAD.decode("utf-8", errors="replace"),
-                                       translate_line(BAD).detail),)),
+                                       translate_line(BAD).detail, BAD_BASE64),)),
         HourMarker(HOUR_B, DONE, counts={"rows_read": 2, "events": 2},
                    facts=facts_of(LINES[13], LINES[14])),
         HourMarker(HOUR_C, EMPTY, counts={"events": 0},
@@ -75,7 +77,8 @@ def test_translate_to_posthog_in_a_pipeline():
             events_of(LINES[2], LINES[9], LINES[10], LINES[13], LINES[14]) + expected_markers()))
         assert_that(outputs[DEAD_LETTER], equal_to([DeadLetter(
             reason="invalid_json", stage="translate", hour=HOUR_A, file=f"636686_{HOUR_A}#0.json",
-            line_number=4, payload="\ufffd not json", detail=translate_line(BAD).detail)]),
+            line_number=4, payload="\ufffd not json", detail=translate_line(BAD).detail,
+            payload_base64=BAD_BASE64)]),
             label="DeadLetters")
         assert_that(outputs[SKIPPED] | beam.Map(lambda r: (r.reason, r.line_number,
                                                           r.payload[:20])),
@@ -159,9 +162,10 @@ def test_hour_facts_of_the_fixture_rows():
          "2025-07-01T16:34:53.084000Z"],
         ["2b59c518-dc2b-43f6-9444-85a84d5b1e1f", "f48913e6-c106-5429-a296-9f9588859c3b",
          "2025-07-01T16:34:54.837000Z"],
-        # The earliest sighting is a skipped session_end: still proof the device is this user's.
+        # The earliest sighting is a skipped session_end: PostHog never sees it, so the pair
+        # dates from the user's first migrated event on the device.
         ["84141a73-afd2-4a8a-a2e6-e6f658b995bc", "6B498BEE-1DE4-4E19-8F78-643206F0896A",
-         "2025-06-30T03:37:52.846000Z"],
+         "2025-07-01T17:18:23.621000Z"],
     ]
     assert facts["event_names"] == {
         "Property Drop Purchased": 1, "Property Pre-Order Completed": 1,

@@ -156,6 +156,12 @@ def test_day_ranges_stay_within_the_limit():
     assert halves("2024-01-01", "2024-01-02") == []
 
 
+def test_help_lists_verify_options(capsys):
+    assert verify_module.verify(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--posthog_project_id" in out and "--wait_minutes" in out and "Default: 50" in out
+
+
 def test_docs_show_the_hogql_sent_and_every_option():
     docs = (Path(__file__).parent.parent / "docs" / "verify.md").read_text(encoding="utf-8")
     assert count_query("acme-q1", "2024-01-01", "2024-04-01") in docs
@@ -163,5 +169,15 @@ def test_docs_show_the_hogql_sent_and_every_option():
     parser = argparse.ArgumentParser(add_help=False)
     VerifyOptions._add_argparse_args(parser)
     for action in parser._actions:
-        assert "Default" in action.help or "Required" in action.help
+        assert "Default" in action.help
         assert f"| `{action.option_strings[0]}" in docs, action.option_strings[0]
+
+
+def test_a_repair_reads_preserved_exports_only_when_every_hour_has_one(tmp_path):
+    from pipeline.repair import _source_for
+    job = jobs.Job(start="20240301T00", end="20240301T01", job_name=JOB, work_dir=str(tmp_path))
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "20240301T00.zip").write_bytes(b"")
+    assert _source_for(job, ["20240301T00", "20240301T01"]) is job
+    replayed = _source_for(job, ["20240301T00"])
+    assert (replayed.source, replayed.source_path) == ("files", f"{tmp_path}/exports/*.zip")

@@ -4,9 +4,12 @@ The translate stage attaches one hour's facts to that hour's ``HourMarker``; the
 markers' facts with ``merge_facts`` and aggregates the picks below over every hour with
 ``best_row``. Facts are plain JSON values so markers stay serialisable:
 
-- ``pairs``: ``[[user_id, device_id, earliest_timestamp], ...]`` for every row (migrated or not)
-  that names both a user and a device and has a parseable time. The job links each device to
-  its user with an ``$identify`` event at that earliest time.
+- ``pairs``: ``[[user_id, device_id, earliest_timestamp], ...]`` for every migrated event that
+  names both a user and a device (rows that are skipped or dead-lettered link nothing: PostHog
+  never sees them). The job links each device to its earliest user (see ``pipeline.people``).
+- ``warnings``: ``{kind: count}`` of values PostHog alters on its own: ``distinct_id_too_long``
+  and ``distinct_id_nul`` (capture cuts the id to 200 characters, replaces NUL),
+  ``event_name_too_long`` (cut to 200), ``group_key_too_long`` (over 400: the group is dropped).
 - ``event_names``: ``{posthog_event_name: count}`` of the events sent, to reconcile with PostHog.
 - ``days``: ``{"YYYY-MM-DD": {"rows": n, "events": n}}`` by event time (UTC): rows whose time
   parsed, and how many of them became events.
@@ -14,11 +17,12 @@ markers' facts with ``merge_facts`` and aggregates the picks below over every ho
 The picks keep one row per key, chosen by a rule that does not depend on the order rows arrive
 in, so one hour, a merge of hours and a Beam aggregation over hours all choose the same row:
 
-- ``person_set``: ``[[user_id, timestamp, uuid, properties], ...]``: for every user, its latest
-  event's person properties (the event's ``$set``; in the modes that put none there, the row's
-  user properties), among its migrated events that have any.
-- ``person_set_once``: the same shape: the ``$set_once`` (``$initial_*``) of the user's earliest
-  migrated event that has any.
+- ``person_set``: ``[[distinct_id, timestamp, uuid, properties], ...]``: per distinct_id, each
+  person property's value on the latest event that sets it: the event's ``$set`` (in the modes
+  that put none there, the row's user properties) and the event properties PostHog copies onto
+  the person. See ``transforms.person_facts`` for the row layout.
+- ``person_set_once``: the same shape: each ``$set_once`` property (the row's ``initial_*`` user
+  properties, and PostHog's ``$initial_*`` copies) on the earliest event that sets it.
 - ``groups``: ``[[group_type, group_key, timestamp, uuid, distinct_id, properties], ...]``: each
   group's latest event (migrated events and Amplitude ``$groupidentify`` rows), events with
   properties for the group winning over events without.
@@ -41,15 +45,20 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple
 import orjson
 
 from transforms.ids import canonical_uuid, name_uuid
+from transforms.person_facts import (EARLIEST, LATEST, PersonTable, merge_person_rows,
+                                     table_to_rows)
+from transforms.posthog_rules import (MAX_DISTINCT_ID_CHARS, MAX_EVENT_NAME_CHARS,
+                                      MAX_GROUP_KEY_CHARS, person_updates)
 from transforms.records import ExportLine
 from transforms.translate import GROUP_IDENTIFY, Translation, row_timestamp, user_and_device
 
 __all__ = [
-    "FILES", "GROUPS", "PERSON_SET", "PERSON_SET_ONCE", "PICKS", "HourFacts", "best_row",
+    "FILES", "GROUPS", "PERSON_SET", "PERSON_SET_ONCE", "PICKS", "WARNINGS", "HourFacts", "best_row",
     "keyed_rows", "merge_facts",
 ]
 
 PERSON_SET, PERSON_SET_ONCE, GROUPS, FILES = "person_set", "person_set_once", "groups", "files"
+WARNINGS = "warnings"
 
 
 class _Pick(NamedTuple):
@@ -59,8 +68,6 @@ class _Pick(NamedTuple):
 
 
 PICKS: dict[str, _Pick] = {
-    PERSON_SET: _Pick(1, lambda r: (r[1], r[2]), True),
-    PERSON_SET_ONCE: _Pick(1, lambda r: (r[1], r[2]), False),
     GROUPS: _Pick(2, lambda r: (bool(r[5]), r[2], r[3]), True),
     FILES: _Pick(3, lambda r: (r[3],), False),
 }
@@ -120,14 +127,15 @@ class HourFacts:
     """Accumulates the facts of one hour's translations; see the module docstring."""
 
     __slots__ = ("_pairs", "_event_names", "_days", "_person_set", "_person_set_once",
-                 "_groups", "_files")
+                 "_groups", "_files", "_warnings")
 
     def __init__(self) -> None:
         self._pairs: dict[tuple[str, str], str] = {}
         self._event_names: dict[str, int] = {}
         self._days: dict[str, list[int]] = {}
-        self._person_set: dict[str, list] = {}
-        self._person_set_once: dict[str, list] = {}
+        self._person_set = PersonTable(LATEST)
+        self._person_set_once = PersonTable(EARLIEST)
+        self._warnings: dict[str, int] = {}
         self._groups: dict[tuple[str, str], list] = {}
         self._files: dict[tuple[str, str, str], list] = {}
 
@@ -152,8 +160,11 @@ class HourFacts:
         if day is None:
             day = self._days[timestamp[:10]] = [0, 0]
         day[0] += 1
-        if event is not None:
-            day[1] += 1
+        if event is None:
+            if translation.reason == GROUP_IDENTIFY:
+                self._add_group_identify(row, timestamp, *user_and_device(row))
+            return
+        day[1] += 1
         user_id, device_id = row.get("user_id"), row.get("device_id")
         # Most rows name both with plain strings, which user_and_device would return unchanged.
         if (type(user_id) is not str or type(device_id) is not str or not user_id
@@ -165,52 +176,49 @@ class HourFacts:
             # Timestamps share one fixed-width format, so string order is time order.
             if earliest is None or timestamp < earliest:
                 self._pairs[pair] = timestamp
-        if event is None:
-            if translation.reason == GROUP_IDENTIFY:
-                self._add_group_identify(row, timestamp, user_id, device_id)
-            return
+        distinct_id = event["distinct_id"]
+        if (len(distinct_id) > MAX_DISTINCT_ID_CHARS or len(name) > MAX_EVENT_NAME_CHARS
+                or "\x00" in distinct_id):
+            self._warn_event(distinct_id, name)
         groups = row.get("groups")
         if groups and type(groups) is dict:
             self._add_groups(groups, row.get("group_properties"), timestamp, event["uuid"],
-                             event["distinct_id"])
-        if user_id is None:
-            return
+                             distinct_id)
         self._add_person(event, row, user_id, device_id, line)
 
-    def _add_person(self, event: dict, row: dict, user_id: str, device_id: str | None,
+    def _warn(self, kind: str, n: int = 1) -> None:
+        self._warnings[kind] = self._warnings.get(kind, 0) + n
+
+    def _warn_event(self, distinct_id: str, name: str) -> None:
+        if len(distinct_id) > MAX_DISTINCT_ID_CHARS:
+            self._warn("distinct_id_too_long")
+        if "\x00" in distinct_id:
+            self._warn("distinct_id_nul")
+        if len(name) > MAX_EVENT_NAME_CHARS:
+            self._warn("event_name_too_long")
+
+    def _add_person(self, event: dict, row: dict, user_id: str | None, device_id: str | None,
                     line: ExportLine | None) -> None:
         properties = event["properties"]
-        person = properties.get("$set")
-        if type(person) is not dict:  # modes that keep user properties out of $set
-            person = _dict_or_empty(row.get("user_properties"))
-        timestamp, uuid = event["timestamp"], event["uuid"]
-        # Compared inline rather than through _offer, and without building (timestamp, uuid)
-        # tuples: this runs for most rows.
+        person, once = person_updates(properties)
+        explicit = properties.get("$set")
+        if type(explicit) is not dict:  # modes that keep user properties out of $set
+            explicit = _dict_or_empty(row.get("user_properties"))
+            if explicit:
+                person = {**person, **explicit}
+        stamp = event["timestamp"] + event["uuid"]
         if person:
-            known = self._person_set.get(user_id)
-            if (known is None or timestamp > known[1]
-                    or (timestamp == known[1] and uuid > known[2])):
-                self._person_set[user_id] = [user_id, timestamp, uuid, person]
-            elif timestamp == known[1] and uuid == known[2]:  # the same event twice
-                self._person_set[user_id] = _choose(PICKS[PERSON_SET], known,
-                                                    [user_id, timestamp, uuid, person])
-        once = properties.get("$set_once")
-        if once and type(once) is dict:
-            known = self._person_set_once.get(user_id)
-            if (known is None or timestamp < known[1]
-                    or (timestamp == known[1] and uuid < known[2])):
-                self._person_set_once[user_id] = [user_id, timestamp, uuid, once]
-            elif timestamp == known[1] and uuid == known[2]:
-                self._person_set_once[user_id] = _choose(PICKS[PERSON_SET_ONCE], known,
-                                                         [user_id, timestamp, uuid, once])
-        if line is not None:
+            self._person_set.add(event["distinct_id"], stamp, person)
+        if once:
+            self._person_set_once.add(event["distinct_id"], stamp, once)
+        if line is not None and user_id is not None:
             key = (line.hour, line.file, user_id)
             known = self._files.get(key)
             # A file's lines arrive in order, so the user's first line is usually kept already:
             # only a line that can win (or tie) builds its row.
             if known is None or line.line_number <= known[3]:
                 _offer(self._files, FILES, key, [line.hour, line.file, user_id, line.line_number,
-                                                 timestamp, device_id, person])
+                                                 event["timestamp"], device_id, explicit])
 
     def _add_groups(self, groups: dict, group_properties: Any, timestamp: str, uuid: str,
                     distinct_id: str) -> None:
@@ -222,6 +230,8 @@ class HourFacts:
         for group_type, keys in groups.items():
             by_key = _dict_or_empty(group_properties.get(group_type))
             for key in _group_keys(keys):
+                if len(key) > MAX_GROUP_KEY_CHARS:
+                    self._warn("group_key_too_long")
                 properties = by_key.get(key)
                 if type(properties) is not dict:
                     properties = shared
@@ -268,9 +278,13 @@ class HourFacts:
             "days": {day: {"rows": rows, "events": events}
                      for day, (rows, events) in sorted(self._days.items())},
         }
-        for kind, table in ((PERSON_SET, self._person_set),
-                            (PERSON_SET_ONCE, self._person_set_once),
-                            (GROUPS, self._groups), (FILES, self._files)):
+        if self._warnings:
+            facts[WARNINGS] = dict(sorted(self._warnings.items()))
+        for kind, people in ((PERSON_SET, self._person_set),
+                             (PERSON_SET_ONCE, self._person_set_once)):
+            if people:
+                facts[kind] = table_to_rows(people)
+        for kind, table in ((GROUPS, self._groups), (FILES, self._files)):
             if table:
                 facts[kind] = [row for _, row in sorted(table.items())]
         return facts
@@ -311,6 +325,9 @@ _MERGERS: dict[str, Callable[[Any, Any], Any]] = {
     "pairs": _merge_pairs,
     "event_names": _merge_counts,
     "days": _merge_days,
+    WARNINGS: _merge_counts,
+    PERSON_SET: partial(merge_person_rows, LATEST),
+    PERSON_SET_ONCE: partial(merge_person_rows, EARLIEST),
     **{kind: partial(_merge_picks, kind) for kind in PICKS},
 }
 

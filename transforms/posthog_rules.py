@@ -85,6 +85,9 @@ def initial_name(key: str) -> str:
     return "$initial_" + key.replace("$", "", 1)
 
 
+_INITIAL_NAMES = {key: initial_name(key) for key in EVENT_TO_PERSON_PROPERTIES}
+
+
 def person_updates(properties: dict) -> tuple[dict, dict]:
     """An event's ``$set`` and ``$set_once`` as PostHog applies them: its own, plus each
     event-to-person property it carries (``$set`` keeps an explicit value over the copy), as
@@ -97,11 +100,9 @@ def person_updates(properties: dict) -> tuple[dict, dict]:
     copied = _COPIED.intersection(properties)
     if not copied:
         return set_, set_once
-    set_, set_once = dict(set_), dict(set_once)
-    for key in EVENT_TO_PERSON_PROPERTIES:  # PostHog's order, so $os_name below sees the same
-        if key in copied:
-            set_.setdefault(key, properties[key])
-            set_once.setdefault(initial_name(key), properties[key])
+    # The event's own $set and $set_once win over the copies (PostHog only fills what is absent).
+    set_ = {**{key: properties[key] for key in copied}, **set_}
+    set_once = {**{_INITIAL_NAMES[key]: properties[key] for key in copied}, **set_once}
     if "$os_name" in copied:  # an alias of $os, not kept under its own name
         set_.setdefault("$os", properties["$os_name"])
         set_once.setdefault("$initial_os", properties["$os_name"])

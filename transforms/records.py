@@ -90,7 +90,9 @@ class DeadLetter(NamedTuple):
     """A row or event that could not be migrated, and why.
 
     ``payload`` is the raw row (str) for rows that failed before translation, or the translated
-    event (dict) for events PostHog did not take.
+    event (dict) for events PostHog did not take. A raw row that is not valid UTF-8 is held in
+    ``payload`` decoded with U+FFFD and, byte for byte, in ``payload_base64``; otherwise that
+    field is None and left out of the JSON.
     """
 
     reason: str
@@ -100,9 +102,13 @@ class DeadLetter(NamedTuple):
     line_number: int | None
     payload: Any
     detail: str | None = None
+    payload_base64: str | None = None
 
     def to_json(self) -> bytes:
-        return orjson.dumps(self._asdict())
+        data = self._asdict()
+        if data["payload_base64"] is None:
+            del data["payload_base64"]
+        return orjson.dumps(data)
 
     @classmethod
     def from_json(cls, data: bytes | str) -> "DeadLetter":

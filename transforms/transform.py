@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Iterator
 
 import apache_beam as beam
@@ -11,7 +12,8 @@ from apache_beam.pvalue import TaggedOutput
 from transforms.facts import HourFacts, merge_facts
 from transforms.records import DeadLetter, ExportLine, HourMarker, LineChunk
 from transforms.settings import TranslationSettings
-from transforms.translate import translate_line
+from transforms.repair import repair_line
+from transforms.translate import INVALID_JSON, translate_line
 
 __all__ = ["DEAD_LETTER", "EVENTS", "METRICS_NAMESPACE", "SKIPPED", "TranslateToPostHog"]
 
@@ -85,11 +87,15 @@ class _TranslateFn(beam.DoFn):
         events = []
         for file, number, line in chunk.lines:
             translation = translate_line(line, settings)
-            add(translation, ExportLine(hour, file, number, line) if per_file else None)
+            if translation.event is None and translation.reason == INVALID_JSON:
+                translation = self._repaired(line, translation, tally)
+            element = ExportLine(hour, file, number, line) if per_file else None
+            add(translation, element)
             if translation.event is not None:
                 events.append(translation.event)
             else:
-                yield self._not_migrated(translation, tally, hour, file, number, line)
+                yield self._not_migrated(translation, tally,
+                                         element or ExportLine(hour, file, number, line))
         if events:
             tally.counts["events"] += len(events)
             self._translated.inc(len(events))
@@ -98,26 +104,37 @@ class _TranslateFn(beam.DoFn):
     def _translate_one(self, element: ExportLine) -> Iterator[Any]:
         translation = translate_line(element.line, self._settings)
         tally = self._tally(element.hour)
+        if translation.event is None and translation.reason == INVALID_JSON:
+            translation = self._repaired(element.line, translation, tally)
         tally.facts.add(translation, element if self._facts_per_file else None)
         if translation.event is not None:
             tally.counts["events"] += 1
             self._translated.inc()
             yield translation.event
             return
-        yield self._not_migrated(translation, tally, *element)
+        yield self._not_migrated(translation, tally, element)
 
-    def _not_migrated(self, translation, tally: _HourTally, hour: str, file: str,
-                      line_number: int, line: bytes) -> TaggedOutput:
+    def _not_migrated(self, translation, tally: _HourTally, element: ExportLine) -> TaggedOutput:
         reason = translation.reason
         key = f"{'dead' if translation.dead else 'skipped'}:{reason}"
         tally.counts[key] = tally.counts.get(key, 0) + 1
         self._count_reason("dead_lettered" if translation.dead else "skipped", reason)
-        record = DeadLetter(
-            reason=reason, stage=_STAGE, hour=hour, file=file, line_number=line_number,
-            payload=line.decode("utf-8", errors="replace"), detail=translation.detail)
+        record = _letter(element, reason, translation.detail)
         if translation.dead:
             tally.letters.append(record)
         return TaggedOutput(DEAD_LETTER if translation.dead else SKIPPED, record)
+
+    def _repaired(self, line: bytes, translation, tally: _HourTally):
+        """The translation of ``line`` with its bad text repaired, if that makes it JSON."""
+        repaired = repair_line(line)
+        if repaired is None:
+            return translation
+        again = translate_line(repaired, self._settings)
+        if again.reason == INVALID_JSON:
+            return translation
+        tally.counts["repaired:text"] = tally.counts.get("repaired:text", 0) + 1
+        self._count_reason("repaired", "text")
+        return again
 
     def _close_hour(self, marker: HourMarker) -> HourMarker:
         tally = self._tallies.pop(marker.hour, None) or _HourTally()
@@ -125,6 +142,17 @@ class _TranslateFn(beam.DoFn):
         if marker.facts:  # keep whatever an earlier stage already gathered
             facts = merge_facts(marker.facts, facts)
         return marker.with_counts(tally.counts)._replace(facts=facts).with_letters(tally.letters)
+
+
+def _letter(element: ExportLine, reason: str, detail: str | None) -> DeadLetter:
+    try:
+        text, raw = element.line.decode("utf-8"), None
+    except UnicodeDecodeError:  # keep the bytes replayable beside the readable text
+        text = element.line.decode("utf-8", errors="replace")
+        raw = base64.b64encode(element.line).decode("ascii")
+    return DeadLetter(reason=reason, stage=_STAGE, hour=element.hour, file=element.file,
+                      line_number=element.line_number, payload=text, detail=detail,
+                      payload_base64=raw)
 
 
 class TranslateToPostHog(beam.PTransform):
@@ -143,7 +171,9 @@ class TranslateToPostHog(beam.PTransform):
       - ``SKIPPED``: ``DeadLetter`` records for rows left out on purpose (session markers,
         ``--ignore_event``), so that every row is accounted for.
     Counters (namespace ``METRICS_NAMESPACE``): ``rows_translated``, ``skipped_<reason>``,
-    ``dead_lettered_<reason>``.
+    ``dead_lettered_<reason>``, ``repaired_text`` (rows that parsed only once their invalid
+    UTF-8 or lone surrogate escapes became U+FFFD, see ``transforms.repair``; the marker counts
+    them as ``repaired:text``).
     """
 
     def __init__(self, settings: TranslationSettings | None = None,
