@@ -208,9 +208,9 @@ class ReadFromAmplitudeExport(beam.PTransform):
     rows in natural part order, in ``LineChunk``s (see ``connectors.emit``), then exactly one
     ``HourMarker`` with status DONE, EMPTY (Amplitude has no data: HTTP 404) or FAILED (HTTP 400
     for an hour over the 4 GB export limit, an unexpected status, or transient errors beyond the
-    retry bounds; ``detail`` says which). A FAILED hour emits no line. HTTP 401/403 raises ``AuthenticationError`` and stops the
-    run. With ``preserve_dir``, each downloaded hour is also kept as
-    ``<preserve_dir>/<YYYYMMDDTHH>.zip`` for replay with ``ReadFromAmplitudeFiles``.
+    retry bounds; ``detail`` says which). A FAILED hour emits no line. HTTP 401/403 raises
+    ``AuthenticationError`` and stops the run. With ``preserve_dir``, each downloaded hour is
+    also kept as ``<preserve_dir>/<YYYYMMDDTHH>.zip`` for replay with ``ReadFromAmplitudeFiles``.
 
     Each worker downloads up to ``concurrency`` hours at once while it emits the hours already
     downloaded, in order. Each hour goes to a local temporary file, never held in memory, so a

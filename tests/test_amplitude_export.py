@@ -76,7 +76,8 @@ def test_pipeline_reads_each_hour_once_with_markers_and_metrics(server):
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeExport([H11, H10, H12], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **FAST)
-        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project), equal_to(expected({H10: DONE, H11: DONE, H12: EMPTY})))
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project),
+                    equal_to(expected({H10: DONE, H11: DONE, H12: EMPTY})))
     metrics = counters(p.result)
     assert metrics["rows_read"] == 32
     assert metrics["hours_fetched"] == 2 and metrics["hours_empty"] == 1
@@ -164,7 +165,8 @@ def test_retries_are_counted_in_metrics(server):
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeExport([H10, H11], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **FAST)
-        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project), equal_to(expected({H10: DONE, H11: DONE})))
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project),
+                    equal_to(expected({H10: DONE, H11: DONE})))
     metrics = counters(p.result)
     assert metrics["http_retries"] == 2 and metrics["hours_fetched"] == 2
 
@@ -174,7 +176,8 @@ def test_retry_after_is_honoured(server):
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeExport([H11], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **FAST)
-        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project), equal_to(expected({H11: DONE})))
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project),
+                    equal_to(expected({H11: DONE})))
     assert counters(p.result)["retry_sleep_ms"] >= 1000
 
 
@@ -258,4 +261,5 @@ def test_hours_are_read_by_several_worker_processes(server):
     with BeamTestPipeline(options=options) as p:
         out = p | ReadFromAmplitudeExport([H10, H11, H12], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **FAST)
-        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project), equal_to(expected({H10: DONE, H11: DONE, H12: EMPTY})))
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project),
+                    equal_to(expected({H10: DONE, H11: DONE, H12: EMPTY})))
