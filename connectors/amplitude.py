@@ -33,6 +33,7 @@ from transforms.records import DONE, EMPTY, HourMarker, LineChunk
 __all__ = [
     "ReadFromAmplitudeExport",
     "base_url_for",
+    "elements_for",
     "hour_range",
     "hours_not_yet_exportable",
     "parse_hour",
@@ -44,6 +45,12 @@ _REGIONS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude
 # Every restriction travels with its element, so one element holding a year of hours would be
 # copied for every split a runner makes; a day per element keeps that copy small.
 _HOURS_PER_ELEMENT = 24
+
+
+def elements_for(hours: int) -> int:
+    """How many elements ``ReadFromAmplitudeExport`` makes of ``hours`` hours: the units of work
+    a runner that does not split restrictions (the DirectRunner) can hand to different workers."""
+    return -(-hours // _HOURS_PER_ELEMENT)
 
 
 def base_url_for(region: str = "us", url: str | None = None) -> str:

@@ -19,7 +19,7 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOptions,
                                                   StandardOptions)
 
-from connectors.amplitude import hour_range, hours_not_yet_exportable
+from connectors.amplitude import elements_for, hour_range, hours_not_yet_exportable
 from connectors.hours import (EMPTY_RECHECK, MIGRATION_AGE, empty_is_final, exportable_at,
                               hours_too_recent_to_migrate, migratable_at)
 from connectors.files import (configure_gcs_emulator, exists, use_beam_file_options,
@@ -147,7 +147,8 @@ def _migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
         LOG.info("job %s: %d of %d hours to migrate, work_dir %s", job.job_name, len(todo),
                  len(all_hours), job.work_dir)
         run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
-        chosen = local_worker_args(beam_args, len(todo))
+        units = elements_for(len(todo)) if job.source == "amplitude" else len(todo)
+        chosen = local_worker_args(beam_args, units)
         if chosen:
             LOG.info("no Beam worker options given: running locally with %s", " ".join(chosen))
             beam_args = [*beam_args, *chosen]

@@ -3,9 +3,10 @@
 Beam's DirectRunner runs a pipeline in one process unless told otherwise, so a local migration
 would use one core. When the runner is the DirectRunner (named, or Beam's default when no
 ``--runner`` is given) and none of ``--direct_running_mode`` / ``--direct_num_workers`` is given,
-the run gets ``multi_processing`` with one worker process per core, at most one per hour to
-migrate: hours are the unit of work (one restriction per hour), so more workers than hours
-would idle. A single hour, or a single core, stays in process, which starts about 2 s sooner.
+the run gets ``multi_processing`` with one worker process per core, at most one per unit of work
+the source makes: the DirectRunner hands whole elements to workers, and the Export API source
+reads a day of hours (24 hours) per element, the files source an hour. More workers than units
+would idle. A job of one unit, or a single core, stays in process, which starts about 2 s sooner.
 ``multi_threading`` is never chosen: the translation holds the GIL, so threads add no core.
 """
 
@@ -37,14 +38,15 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def local_worker_args(beam_args: list[str], hours: int, cores: int | None = None) -> list[str]:
-    """Beam arguments to add for a local run (see the module docstring); ``[]`` to add none."""
+def local_worker_args(beam_args: list[str], units: int, cores: int | None = None) -> list[str]:
+    """Beam arguments to add for a local run of ``units`` units of work (see the module
+    docstring); ``[]`` to add none."""
     runner = _given(beam_args, "--runner")
     if runner is not None and runner.rsplit(".", 1)[-1].lower() not in _DIRECT:
         return []
     if any(_given(beam_args, flag) is not None for flag in WORKER_FLAGS):
         return []
-    workers = min(cores if cores is not None else _cores(), hours)
+    workers = min(cores if cores is not None else _cores(), units)
     if workers < 2:
         return []
     return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from connectors.amplitude import elements_for
 from pipeline.local_mode import local_worker_args
 from sandbox.amplitude import Fault
 from tests.e2e import assert_reconciled, cli, cli_args, make_export, report, run_cli, servers
@@ -17,19 +18,23 @@ pytestmark = pytest.mark.timeout(300)
 MULTI = ["--direct_running_mode=multi_processing"]
 
 
-@pytest.mark.parametrize("beam_args, hours, cores, expected", [
+@pytest.mark.parametrize("beam_args, units, cores, expected", [
     ([], 24, 2, MULTI + ["--direct_num_workers=2"]),  # no --runner: Beam's default, the direct one
     (["--runner", "DirectRunner"], 24, 8, MULTI + ["--direct_num_workers=8"]),
-    (["--runner=direct"], 3, 8, MULTI + ["--direct_num_workers=3"]),  # a worker per hour at most
-    (["--runner", "DirectRunner"], 1, 8, []),  # one hour: in process starts sooner
+    (["--runner=direct"], 3, 8, MULTI + ["--direct_num_workers=3"]),  # a worker per unit at most
+    (["--runner", "DirectRunner"], 1, 8, []),  # one unit: in process starts sooner
     (["--runner", "DirectRunner"], 24, 1, []),  # one core
     (["--runner", "DirectRunner", "--direct_num_workers", "1"], 24, 8, []),  # the user's choice
     (["--runner", "DirectRunner", "--direct_running_mode=in_memory"], 24, 8, []),
     (["--runner", "PortableRunner", "--job_endpoint=embed"], 24, 8, []),
     (["--runner=DataflowRunner"], 24, 8, []),
 ])
-def test_local_worker_args(beam_args, hours, cores, expected):
-    assert local_worker_args(beam_args, hours, cores) == expected
+def test_local_worker_args(beam_args, units, cores, expected):
+    assert local_worker_args(beam_args, units, cores) == expected
+
+
+def test_the_export_api_source_makes_a_unit_of_work_per_24_hours():
+    assert [elements_for(hours) for hours in (0, 1, 24, 25, 48, 49)] == [0, 1, 1, 2, 2, 3]
 
 
 def test_worker_lines_from_beam_itself_are_dropped_and_the_migrations_kept():
@@ -47,7 +52,8 @@ def test_worker_lines_from_beam_itself_are_dropped_and_the_migrations_kept():
 
 @pytest.fixture(scope="module")
 def export():
-    return make_export(rows=300, start="20240305T22", hours=4, seed=11)
+    # 26 hours: two elements of the Export API source, so two worker processes get work.
+    return make_export(rows=300, start="20240305T22", hours=26, seed=11)
 
 
 def test_default_local_mode_runs_worker_processes_and_reports(export, tmp_path):
@@ -59,7 +65,7 @@ def test_default_local_mode_runs_worker_processes_and_reports(export, tmp_path):
         assert code == 0, err[-3000:]
         assert {e["uuid"] for e in posthog.events} == set(expected)
         assert len(posthog.events) == len(expected)
-    workers = min(len(os.sched_getaffinity(0)), len(export.hours))
+    workers = min(len(os.sched_getaffinity(0)), elements_for(len(export.hours)))
     if workers >= 2:
         assert (f"running locally with --direct_running_mode=multi_processing "
                 f"--direct_num_workers={workers}") in err
