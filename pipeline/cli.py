@@ -161,11 +161,10 @@ def _migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
             with Progress(state, todo, quiet=job.quiet):
                 pipeline.run().wait_until_finish()
         except KeyboardInterrupt:
-            # What was committed stays committed (see pipeline.ledger): a rerun resumes there.
-            print(f"Interrupted. Hours committed so far stay done; rerun the same command (or "
-                  f"`python -m pipeline --work_dir {job.work_dir}`) to resume.", file=sys.stderr)
-            return INTERRUPTED
+            return _interrupted(job)
         except Exception as exc:  # runners wrap worker errors; find ours behind them
+            if _caused_by_ctrl_c(exc):
+                return _interrupted(job)
             abort = find_abort(exc)
             if abort is None:
                 return _crashed(job, run_id, exc)
@@ -185,6 +184,25 @@ def _migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
               f"{job.work_dir}` to re-send dead-lettered deliveries.", file=sys.stderr)
         return INCOMPLETE
     return _hours_outcome(job, all_hours, todo, read_records(state))
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether a runner's error is Ctrl-C reaching a DoFn: the in-process runner runs DoFns in
+    this thread, and re-raises what interrupted one as its own error (sometimes only as text)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, KeyboardInterrupt) or str(exc).startswith("KeyboardInterrupt"):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _interrupted(job: jobs.Job) -> int:
+    # What was committed stays committed (see pipeline.ledger): a rerun resumes there.
+    print(f"Interrupted. Hours committed so far stay done; rerun the same command (or "
+          f"`python -m pipeline --work_dir {job.work_dir}`) to resume.", file=sys.stderr)
+    return INTERRUPTED
 
 
 def _hours_outcome(job: jobs.Job, all_hours: list[str], todo: list[str], records: dict) -> int:

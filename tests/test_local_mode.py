@@ -78,7 +78,9 @@ def test_default_local_mode_runs_worker_processes_and_reports(export, tmp_path):
     assert "Report:" in out
 
 
-def test_ctrl_c_stops_the_default_mode_and_a_rerun_resumes(export, tmp_path):
+@pytest.mark.parametrize("mode", [[], ["--direct_running_mode=in_memory"]],
+                         ids=["default", "in_process"])
+def test_ctrl_c_stops_a_run_and_a_rerun_resumes(export, tmp_path, mode):
     expected = export.expected()
     amplitude, posthog = servers(export)
     # Slow hours keep the run going long enough to be interrupted part-way.
@@ -86,7 +88,7 @@ def test_ctrl_c_stops_the_default_mode_and_a_rerun_resumes(export, tmp_path):
         amplitude.add_faults(Fault(slow=1.5), hour=hour)
     with amplitude, posthog:
         proc = cli(*cli_args(export, amplitude, posthog, tmp_path), "--runner", "DirectRunner",
-                   start_new_session=True)
+                   *mode, start_new_session=True)
         deadline = time.monotonic() + 120
         ledger = tmp_path / "ledger"
         while time.monotonic() < deadline and proc.poll() is None:
