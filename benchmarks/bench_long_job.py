@@ -55,6 +55,7 @@ def _files(work_dir: str, hours: int, sink: str) -> dict[str, bytes]:
         counts = {"rows_read": rows, "events": rows, "events_sent": rows}
         record = {"hour": hour, "status": "done" if rows else "empty", "detail": None,
                   "counts": counts, "updated_at": "2026-01-01T00:00:00Z",
+                  "fetched_after": "2026-01-01T00:00:00Z",
                   "summary": {"days": {f"{hour[:4]}-{hour[4:6]}-{hour[6:8]}":
                                        {"rows": rows, "events": rows}} if rows else {},
                               "event_names": {"Page Viewed": rows} if rows else {}}}

@@ -20,7 +20,7 @@ from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOp
                                                   StandardOptions)
 
 from connectors.amplitude import elements_for, hour_range, hours_not_yet_exportable
-from connectors.hours import (EMPTY_RECHECK, MIGRATION_AGE, empty_is_final, exportable_at,
+from connectors.hours import (EMPTY_RECHECK, MIGRATION_AGE, exportable_at,
                               hours_too_recent_to_migrate, migratable_at)
 from connectors.files import (configure_gcs_emulator, exists, use_beam_file_options,
                               write_atomically)
@@ -29,7 +29,7 @@ from pipeline.build import build
 from pipeline.console import (ALL_EMPTY, ERROR, HOURS_PENDING, INCOMPLETE, INTERRUPTED, OK,
                               USAGE, find_abort, setup_logging)
 from pipeline.lease import JobLease, LeaseHeld
-from pipeline.ledger import GENERATED, read_records, state_dir, status_of
+from pipeline.ledger import GENERATED, read_records, settled, state_dir, status_of
 from pipeline.local_mode import local_worker_args
 from pipeline.options import UsageError, help_text, parse_flags
 from pipeline.progress import Progress
@@ -85,10 +85,7 @@ def unfinished(job: jobs.Job, all_hours: list[str], records: dict) -> list[str]:
     """Hours a run still has to fetch: not done or empty, or empty too soon to be final."""
     if job.force:
         return list(all_hours)
-    return [h for h in all_hours
-            if status_of(records, h) not in (DONE, EMPTY)
-            or (status_of(records, h) == EMPTY
-                and not empty_is_final(h, records[h].get("fetched_after")))]
+    return [h for h in all_hours if not settled(records, h)]
 
 
 def migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:

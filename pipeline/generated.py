@@ -26,14 +26,14 @@ from apache_beam.pvalue import PCollection
 
 from connectors.files import configure_gcs_emulator, exists, read_bytes
 from connectors.posthog_client import DELIVERY_FAILED
-from pipeline.ledger import (DEAD_LETTER, FACTS, GENERATED, hour_path, read_records, status_of,
+from pipeline.ledger import (DEAD_LETTER, FACTS, GENERATED, hour_path, read_records, settled,
                              write_dead_letters, write_record)
 from pipeline.people import ChooseIdentities, PersonSnapshots
 from pipeline.snapshots import file_identify_event, group_identify_event
 from transforms.facts import FILES, GROUPS, PERSON_SET, PERSON_SET_ONCE, best_row, keyed_rows
 from transforms.person_facts import EARLIEST, LATEST
 from transforms.posthog_rules import MAX_GROUP_KEY_CHARS
-from transforms.records import DONE, EMPTY, FAILED
+from transforms.records import DONE, FAILED
 
 __all__ = ["IDENTIFY_MODES", "GenerateEvents", "GeneratedEvents", "RecordGenerated", "WaitOn"]
 
@@ -41,10 +41,11 @@ IDENTIFY_MODES = ("pairs", "per_file", "off")
 
 
 def _job_complete(_, state: str, hours: list[str], _barrier) -> bool:
-    """Whether every hour of the job is done or empty once this run's hours are committed."""
+    """Whether every hour of the job is settled (done, or empty for good: an empty answer
+    fetched too soon will be fetched again) once this run's hours are committed."""
     configure_gcs_emulator()
     records = read_records(state)
-    return all(status_of(records, hour) in (DONE, EMPTY) for hour in hours)
+    return all(settled(records, hour) for hour in hours)
 
 
 def _facts_files(_, state: str, hours: frozenset, complete: bool) -> list[str]:

@@ -32,6 +32,7 @@ from apache_beam.metrics import Metrics
 
 from connectors.errors import MigrationAbort
 from connectors.files import configure_gcs_emulator, exists, read_bytes, remove, write_atomically
+from connectors.hours import empty_is_final
 from pipeline.job import join, utc_now
 from transforms.facts import GROUPS, WARNINGS
 from transforms.records import DONE, EMPTY, FAILED, PENDING, DeadLetter, HourMarker
@@ -105,6 +106,17 @@ def _load_index(state: str) -> dict[str, list]:
 
 def status_of(records: dict[str, dict], hour: str) -> str:
     return records.get(hour, {}).get("status", PENDING)
+
+
+def settled(records: dict[str, dict], hour: str) -> bool:
+    """Whether the hour needs no more fetching: done, or empty from a fetch made late enough for
+    the empty answer to be final (``connectors.hours.empty_is_final``). A record written before
+    ``fetched_after`` existed is judged by when it was written."""
+    status = status_of(records, hour)
+    if status != EMPTY:
+        return status == DONE
+    record = records[hour]
+    return empty_is_final(hour, record.get("fetched_after") or record.get("updated_at"))
 
 
 def write_record(state: str, hour: str, status: str, counts: dict, detail=None, **extra) -> dict:

@@ -21,9 +21,9 @@ from connectors.amplitude import base_url_for, hour_range
 from connectors.amplitude_http import ExportClient
 from connectors.errors import MigrationAbort
 from connectors.files import (configure_gcs_emulator, files_by_hour, read_hour_files,
-                              write_atomically)
+                              use_beam_file_options, write_atomically)
 from pipeline import job as jobs
-from pipeline.console import ERROR, INCOMPLETE, OK, USAGE
+from pipeline.console import ALL_EMPTY, ERROR, INCOMPLETE, OK, USAGE
 from pipeline.options import SECRET_ENV, UsageError, parse_flags
 from pipeline.preview_html import render_preview_html
 from pipeline.people import identify_events, owners_of, snapshots_of
@@ -72,7 +72,8 @@ def _take_rows(argv: list[str]) -> tuple[int, list[str]]:
 
 
 def _resolve(argv: list[str]) -> tuple[jobs.Job, jobs.Secrets]:
-    given, _ = parse_flags(argv)
+    given, beam_args = parse_flags(argv)
+    use_beam_file_options(beam_args)  # --s3_endpoint_url and the like, for s3:// sources
     given["dry_run"] = True  # nothing is sent, so no PostHog key is asked for
     given.pop("posthog_api_key", None)
     environ = {k: v for k, v in os.environ.items() if k != SECRET_ENV["posthog_api_key"]}
@@ -231,11 +232,11 @@ def _preview(argv: list[str]) -> int:
     except HourUnreadable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return INCOMPLETE
-    if not result.rows:
+    if not result.rows:  # as a run whose every hour came back empty
         print(f"error: --start: no rows in {job.start} to {job.end} ({len(result.hours)} "
               "hour(s), all empty); hours count by Amplitude's server_upload_time, in UTC",
               file=sys.stderr)
-        return USAGE
+        return ALL_EMPTY
     path = job.path(PREVIEW_FILE)
     write_atomically(path, render_preview_html(job, result).encode("utf-8"))
     print("\n".join(_summary(result)))

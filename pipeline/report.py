@@ -28,7 +28,11 @@ def _add(into: dict, key: str, value: int) -> None:
 
 def build_report(job: Job, all_hours: list[str], started_at=None, finished_at=None,
                  update_index: bool = False) -> dict:
-    """The job's report; ``update_index`` also rewrites the ledger's index (runs do)."""
+    """The job's report; ``update_index`` also rewrites the ledger's index (runs do).
+    ``started_at``/``finished_at`` are the run's that writes it; without them (``status``,
+    ``resend``, ``verify``) the last run's times are kept."""
+    if started_at is None and finished_at is None:
+        started_at, finished_at = _last_run_times(job)
     state = state_dir(job.work_dir, job.dry_run)
     records = read_records(state, update_index=update_index)
     hours = {DONE: 0, EMPTY: 0, FAILED: 0, PENDING: 0}
@@ -130,6 +134,17 @@ def _dead_letter_examples(state: str, reasons: set[str]) -> dict[str, list[dict]
                 slot.append({"hour": letter["hour"], "file": letter["file"],
                              "line_number": letter["line_number"]})
     return examples
+
+
+def _last_run_times(job: Job) -> tuple[str | None, str | None]:
+    json_path, _ = report_paths(job)
+    if not exists(json_path):
+        return None, None
+    try:
+        previous = orjson.loads(read_bytes(json_path))
+    except orjson.JSONDecodeError:  # a report cut short is rewritten whole below
+        return None, None
+    return previous.get("started_at"), previous.get("finished_at")
 
 
 def report_paths(job: Job) -> tuple[str, str]:

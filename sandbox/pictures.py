@@ -19,7 +19,7 @@ from PIL import Image, ImageChops
 
 # (page in the job folder, picture, window height, crop to content). The report is taken whole;
 # the preview runs to hundreds of rows, so its picture is the first screen.
-_PICTURES = (("report.html", "report.png", 4000, True),
+_PICTURES = (("report.html", "report.png", 6000, True),
              ("preview.html", "preview.png", 1500, False))
 _WIDTH = 1280
 _MARGIN = 24  # background kept under the content when cropping
@@ -47,6 +47,9 @@ def _crop_to_content(picture: str) -> None:
         rgb = image.convert("RGB")
     background = Image.new("RGB", rgb.size, rgb.getpixel((0, rgb.height - 1)))
     box = ImageChops.difference(rgb, background).getbbox()
+    if box and box[3] >= rgb.height:
+        raise RuntimeError(f"{picture}: the page is taller than the {rgb.height} px window; "
+                           "raise its height in _PICTURES")
     if box:
         rgb.crop((0, 0, rgb.width, min(rgb.height, box[3] + _MARGIN))).save(picture,
                                                                           optimize=True)

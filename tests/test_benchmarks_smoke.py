@@ -17,7 +17,7 @@ from benchmarks._sandboxes import KEYS
 from benchmarks.end_to_end import BASELINES, MODES, expected_pipeline_events, served_rows
 from transforms.translate import identify_uuid
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = pytest.mark.timeout(480)
 
 TINY = {"translate_rows": 300, "rows": 400, "hours": 2, "rss_small": 50, "rss_large": 500,
         "sink_events": 200, "sparse_hours": 6, "sparse_latency_ms": 20, "long_job_hours": 30,

@@ -128,8 +128,9 @@ def test_a_submitted_job_returns_at_once_without_a_report(tmp_path, capsys):
         "--start", "20240101T00", "--end", "20240101T05", "--work_dir", str(tmp_path),
         "--posthog_host", "https://eu.i.posthog.com", "--runner=DataflowRunner",
         "--project=test-project", "--region=europe-west1",
-        "--temp_location=gs://test-bucket/tmp"])
+        "--temp_location=gs://test-bucket/tmp", "--max_num_workers=4"])
     job, secrets = jobs.resolve(given, environ=KEYS)
+    # --max_num_workers bounds the workers that share PostHog Cloud's default pace.
     assert migrate(job, secrets, [*beam_args, "--dry_run=True"]) == OK
     out = capsys.readouterr().out
     assert "6 of 6 hours" in out and f"status --work_dir {tmp_path}" in out

@@ -235,7 +235,7 @@ def test_bad_input_gets_one_line_and_the_jobs_exit_code(case, tmp_path, monkeypa
     elif case == "no data":
         source = ["--start", "20240101T00", "--end", "20240101T02",
                   "--amplitude_url", amplitude.url]
-        expected, flag = 2, "--start"
+        expected, flag = 5, "--start"
     elif case == "unreadable file":
         _write_gz(tmp_path / "20240408T00.json.gz", [b'{"event_type": "a"}'])
         (tmp_path / "20240408T01.json.gz").write_bytes(b"\x1f\x8b not really gzip")
