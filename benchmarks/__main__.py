@@ -2,8 +2,8 @@
 
 1. ``translate_line`` rows/s on one core vs plain ``orjson.loads`` + ``orjson.dumps`` of the same
    rows (target: ratio at least 0.5);
-2. end-to-end events/s, sandbox Amplitude → ``python -m pipeline`` (in process, and two worker
-   processes) → sandbox PostHog, vs PostHog's documented SDK script into the same kind of sink
+2. end-to-end events/s, sandbox Amplitude → ``python -m pipeline`` (in process, and in the
+   default local mode: one worker process per core) → sandbox PostHog, vs PostHog's documented SDK script into the same kind of sink
    (target: at least 5×);
 3. peak RSS of the Amplitude source reading a 10k-row hour and a 200k-row hour (target: ratio
    below 1.3);

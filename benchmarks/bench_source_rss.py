@@ -42,15 +42,15 @@ def _read_hour(url: str) -> dict:
     from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     from connectors.amplitude import ReadFromAmplitudeExport
-    from transforms.records import ExportLine
+    from transforms.records import LineChunk
 
     baseline_kb = _peak_rss_kb()
     started = time.perf_counter()
     with beam.Pipeline(runner=FnApiRunner()) as pipeline:
         _ = (pipeline
              | ReadFromAmplitudeExport([_HOUR], api_key=_KEY, secret_key=_SECRET, base_url=url)
-             | beam.Filter(lambda element: isinstance(element, ExportLine))
-             | beam.combiners.Count.Globally()
+             | beam.Map(lambda element: len(element.lines) if isinstance(element, LineChunk) else 0)
+             | beam.CombineGlobally(sum)
              | beam.Map(lambda n: print(json.dumps({"lines": n}), file=sys.stderr)))
     return {
         "seconds": round(time.perf_counter() - started, 2),

@@ -25,13 +25,15 @@ from apache_beam.transforms.core import RestrictionProvider
 from connectors import archive
 from connectors.amplitude_http import ExportClient, FetchResult
 from connectors.amplitude_pool import RetryTally, Throttle, prefetch
+from connectors.emit import emit_hour
 from connectors.files import configure_gcs_emulator, write_atomically
 from connectors.hours import hour_range, hours_not_yet_exportable, parse_hour
-from transforms.records import DONE, EMPTY, ExportLine, HourMarker
+from transforms.records import DONE, EMPTY, HourMarker, LineChunk
 
 __all__ = [
     "ReadFromAmplitudeExport",
     "base_url_for",
+    "elements_for",
     "hour_range",
     "hours_not_yet_exportable",
     "parse_hour",
@@ -43,6 +45,12 @@ _REGIONS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude
 # Every restriction travels with its element, so one element holding a year of hours would be
 # copied for every split a runner makes; a day per element keeps that copy small.
 _HOURS_PER_ELEMENT = 24
+
+
+def elements_for(hours: int) -> int:
+    """How many elements ``ReadFromAmplitudeExport`` makes of ``hours`` hours: the units of work
+    a runner that does not split restrictions (the DirectRunner) can hand to different workers."""
+    return -(-hours // _HOURS_PER_ELEMENT)
 
 
 def base_url_for(region: str = "us", url: str | None = None) -> str:
@@ -91,7 +99,7 @@ class _DayPerRestriction(RestrictionProvider):
 
 
 class _ReadExportHours(beam.DoFn):
-    """tuple of hours -> for each claimed hour its ExportLines, then its HourMarker.
+    """tuple of hours -> for each claimed hour its LineChunks, then its HourMarker.
 
     Two phases: downloads of up to ``concurrency`` claimed hours run at once in a thread pool
     (``connectors.amplitude_pool.prefetch``), and ``_emit_hour`` emits the downloaded hours one
@@ -176,8 +184,8 @@ class _ReadExportHours(beam.DoFn):
         return result
 
     def _emit_hour(self, hour: str, result: FetchResult,
-                   path: str) -> Iterator[ExportLine | HourMarker]:
-        """The downloaded hour's lines from the archive at ``path``, then its marker."""
+                   path: str) -> Iterator[LineChunk | HourMarker]:
+        """The downloaded hour's lines from the archive at ``path`` in chunks, then its marker."""
         if result.status == EMPTY:
             self._empty.inc()
             yield HourMarker(hour, EMPTY, None, {"rows_read": 0})
@@ -190,13 +198,8 @@ class _ReadExportHours(beam.DoFn):
         self._bytes.inc(result.size)
         # Reading the archive a second time (the client read it once to validate it) costs a
         # second decompression, which is cheap next to delivery.
-        rows = 0
-        for member, number, line in archive.iter_lines(path, archive.ZIP):
-            rows += 1
-            yield ExportLine(hour, member, number, line)
-        self._rows.inc(rows)
         self._fetched.inc()
-        yield HourMarker(hour, DONE, None, {"rows_read": rows})
+        yield from emit_hour(hour, archive.iter_lines(path, archive.ZIP), self._rows.inc)
 
 
 def _file_chunks(path: str, size: int = 1 << 20) -> Iterator[bytes]:
@@ -206,15 +209,15 @@ def _file_chunks(path: str, size: int = 1 << 20) -> Iterator[bytes]:
 
 
 class ReadFromAmplitudeExport(beam.PTransform):
-    """Fetch hours from Amplitude's Export API: ``PBegin -> PCollection[ExportLine | HourMarker]``.
+    """Fetch hours from Amplitude's Export API: ``PBegin -> PCollection[LineChunk | HourMarker]``.
 
     For every hour in ``hours`` (YYYYMMDDTHH or YYYY-MM-DDTHH, UTC by ``server_upload_time``): its
-    rows as ``ExportLine``s in natural part order, then exactly one ``HourMarker`` with status DONE,
-    EMPTY (Amplitude has no data: HTTP 404) or FAILED (HTTP 400 for an hour over the 4 GB export
-    limit, an unexpected status, or transient errors beyond the retry bounds; ``detail`` says
-    which). A FAILED hour emits no line. HTTP 401/403 raises ``AuthenticationError`` and stops the
-    run. With ``preserve_dir``, each downloaded hour is also kept as
-    ``<preserve_dir>/<YYYYMMDDTHH>.zip`` for replay with ``ReadFromAmplitudeFiles``.
+    rows in natural part order, in ``LineChunk``s (see ``connectors.emit``), then exactly one
+    ``HourMarker`` with status DONE, EMPTY (Amplitude has no data: HTTP 404) or FAILED (HTTP 400
+    for an hour over the 4 GB export limit, an unexpected status, or transient errors beyond the
+    retry bounds; ``detail`` says which). A FAILED hour emits no line. HTTP 401/403 raises
+    ``AuthenticationError`` and stops the run. With ``preserve_dir``, each downloaded hour is
+    also kept as ``<preserve_dir>/<YYYYMMDDTHH>.zip`` for replay with ``ReadFromAmplitudeFiles``.
 
     Each worker downloads up to ``concurrency`` hours at once while it emits the hours already
     downloaded, in order. Each hour goes to a local temporary file, never held in memory, so a

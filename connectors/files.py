@@ -5,6 +5,7 @@ Paths go through Beam's ``FileSystems``, so local paths, ``gs://`` and ``s3://``
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -22,9 +23,10 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from connectors import archive
+from connectors.emit import emit_hour
 from connectors.errors import MigrationAbort
 from connectors.hours import parse_hour
-from transforms.records import DONE, EMPTY, FAILED, ExportLine, HourMarker
+from transforms.records import EMPTY, FAILED, HourMarker, LineChunk
 
 __all__ = [
     "ReadFromAmplitudeFiles",
@@ -271,8 +273,8 @@ def _list_zip(path: str) -> list[str]:
 
 def read_hour_files(hour: str, parts: Sequence[_Part],
                     count: Callable[[str, int], None] = lambda name, n: None
-                    ) -> Iterator[ExportLine | HourMarker]:
-    """An hour's ExportLines in natural file order, then one HourMarker (see
+                    ) -> Iterator[LineChunk | HourMarker]:
+    """An hour's LineChunks in natural file order, then one HourMarker (see
     ``ReadFromAmplitudeFiles``). ``count(name, n)`` hears ``hours_empty``, ``hours_failed``,
     ``export_bytes``, ``rows_read`` and ``hours_fetched``."""
     if not parts:
@@ -302,19 +304,15 @@ def read_hour_files(hour: str, parts: Sequence[_Part],
             _LOG.warning("Hour %s failed: %s", hour, exc)
             yield HourMarker(hour, FAILED, f"unreadable file: {exc}", {"rows_read": 0})
             return
-        rows = 0
-        for path, (kind, members, _) in files.items():
-            for member, number, line in archive.iter_lines(local[path], kind, members,
-                                                           display_name=path):
-                rows += 1
-                yield ExportLine(hour, member, number, line)
-        count("rows_read", rows)
         count("hours_fetched", 1)
-        yield HourMarker(hour, DONE, None, {"rows_read": rows})
+        yield from emit_hour(hour, itertools.chain.from_iterable(
+            archive.iter_lines(local[path], kind, members, display_name=path)
+            for path, (kind, members, _) in files.items()),
+            lambda rows: count("rows_read", rows))
 
 
 class _ReadHourFiles(beam.DoFn):
-    """(hour, parts) -> the hour's ExportLines in natural file order, then one HourMarker."""
+    """(hour, parts) -> the hour's LineChunks in natural file order, then one HourMarker."""
 
     def __init__(self):
         self._counters = {name: Metrics.counter(_METRICS, name) for name in (
@@ -332,7 +330,7 @@ class _ReadHourFiles(beam.DoFn):
 
 
 class ReadFromAmplitudeFiles(beam.PTransform):
-    """Read Amplitude export files: ``PBegin -> PCollection[ExportLine | HourMarker]``.
+    """Read Amplitude export files: ``PBegin -> PCollection[LineChunk | HourMarker]``.
 
     ``pattern`` is a glob (local, gs:// or s3://) matching export zips (as the Export API returns
     them, or ``<YYYYMMDDTHH>.zip`` as ``--preserve_sources`` keeps them), ``.json.gz`` parts (as
@@ -342,9 +340,9 @@ class ReadFromAmplitudeFiles(beam.PTransform):
     the run with an error naming it (a file cannot be assigned to an hour by guessing); other files
     the glob matches (manifests, ``_SUCCESS``) are skipped with one warning.
 
-    For each hour, the lines of its files in natural name order, then one ``HourMarker``: DONE,
-    EMPTY when ``hours`` names an hour no file has, FAILED when a file is damaged (no line of that
-    hour is emitted then). ``hours=None`` reads every hour found.
+    For each hour, the lines of its files in natural name order in ``LineChunk``s (see
+    ``connectors.emit``), then one ``HourMarker``: DONE, EMPTY when ``hours`` names an hour no
+    file has, FAILED when a file is damaged (no line of that hour is emitted then). ``hours=None`` reads every hour found.
     """
 
     def __init__(self, pattern: str, hours: Sequence[str] | None = None):

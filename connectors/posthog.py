@@ -51,7 +51,11 @@ class WriteToPostHogResult(NamedTuple):
 
 
 class WriteToPostHog(beam.PTransform):
-    """Send events to PostHog; ``PCollection[dict | HourMarker]`` → ``WriteToPostHogResult``.
+    """Send events to PostHog; ``PCollection[dict | list[dict] | HourMarker]`` →
+    ``WriteToPostHogResult``.
+
+    An element is one event or a list of events (a chunk from ``TranslateToPostHog``), handled
+    as that many events in order.
 
     Events are sent in batches of at most ``batch_size`` events and ``max_batch_bytes`` of
     uncompressed JSON. An event whose JSON exceeds ``max_event_bytes`` is dead-lettered
@@ -209,6 +213,13 @@ class _WriteFn(beam.DoFn):
         self._closed: collections.deque[_Hour] = collections.deque()  # markers not yet released
 
     def process(self, element: Any) -> Iterable[Any]:
+        if type(element) is list:  # a chunk of events: Beam's per-element work paid once
+            flushed = False
+            for event in element:
+                flushed = self._add(event) or flushed
+            if flushed:
+                yield from self._release()
+            return
         if isinstance(element, HourMarker):
             self._flush()
             self._hour.marker = element
@@ -216,18 +227,25 @@ class _WriteFn(beam.DoFn):
             self._hour = _Hour()
             yield from self._release()
             return
+        if self._add(element):
+            yield from self._release()
+
+    def _add(self, event: Any) -> bool:
+        """Add one event to the pending batch; whether a full batch went to the sender first."""
         try:
-            data = self._client.encode(element)
+            data = self._client.encode(event)
         except UnsendableEvent as exc:
-            self._hold(self._hour, element, exc.reason, str(exc))
-            return
+            self._hold(self._hour, event, exc.reason, str(exc))
+            return False
+        flushed = False
         # Same accounting as the client's own chunking, so that one flush is one request.
         if self._batch and (len(self._batch) >= self._max_events
                             or self._batch_bytes + len(data) + 1 > self._max_bytes):
             self._flush()
-            yield from self._release()
-        self._batch.append((element, data))
+            flushed = True
+        self._batch.append((event, data))
         self._batch_bytes += len(data) + 1
+        return flushed
 
     def finish_bundle(self) -> Iterable[Any]:
         self._flush()

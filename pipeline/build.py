@@ -48,8 +48,11 @@ def _on_days(event: dict, days: frozenset) -> bool:
     return str(event.get("timestamp") or "")[:10] in days
 
 
-def _is_event(element) -> bool:
-    return not isinstance(element, HourMarker)
+def _events_of(element) -> list:
+    """The events an element of TranslateToPostHog's main output carries (see its docstring)."""
+    if type(element) is list:
+        return element
+    return [] if isinstance(element, HourMarker) else [element]
 
 
 def _write_avro(events, job: Job, run_id: str, name: str):
@@ -99,9 +102,9 @@ def build(pipeline: beam.Pipeline, job: Job, secrets: Secrets, hours: list[str],
         job.translation_settings(), facts_per_file=job.identify_mode == "per_file")
     events = translated[EVENTS]
     if job.dry_run or job.preserve_translations:
-        _write_avro(events | "OnlyEvents" >> beam.Filter(_is_event), job, run_id, "events")
+        _write_avro(events | "OnlyEvents" >> beam.FlatMap(_events_of), job, run_id, "events")
     if job.dry_run:
-        markers = events | "OnlyMarkers" >> beam.Filter(lambda e: not _is_event(e))
+        markers = events | "OnlyMarkers" >> beam.Filter(lambda e: isinstance(e, HourMarker))
     else:
         written = events | "WriteToPostHog" >> _sink(job, secrets, pacing)
         markers = written.checkpoints

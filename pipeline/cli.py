@@ -19,17 +19,18 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import (GoogleCloudOptions, PipelineOptions,
                                                   StandardOptions)
 
-from connectors.amplitude import hour_range, hours_not_yet_exportable
+from connectors.amplitude import elements_for, hour_range, hours_not_yet_exportable
 from connectors.hours import (EMPTY_RECHECK, MIGRATION_AGE, exportable_at,
                               hours_too_recent_to_migrate, migratable_at)
 from connectors.files import (configure_gcs_emulator, exists, use_beam_file_options,
                               write_atomically)
 from pipeline import job as jobs
 from pipeline.build import build
-from pipeline.console import (ALL_EMPTY, ERROR, HOURS_PENDING, INCOMPLETE, OK, USAGE, find_abort,
-                              setup_logging)
+from pipeline.console import (ALL_EMPTY, ERROR, HOURS_PENDING, INCOMPLETE, INTERRUPTED, OK,
+                              USAGE, find_abort, setup_logging)
 from pipeline.lease import JobLease, LeaseHeld
 from pipeline.ledger import GENERATED, read_records, settled, state_dir, status_of
+from pipeline.local_mode import local_worker_args
 from pipeline.options import UsageError, help_text, parse_flags
 from pipeline.progress import Progress
 from pipeline.report import build_report, format_table, write_report
@@ -143,6 +144,11 @@ def _migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
         LOG.info("job %s: %d of %d hours to migrate, work_dir %s", job.job_name, len(todo),
                  len(all_hours), job.work_dir)
         run_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+        units = elements_for(len(todo)) if job.source == "amplitude" else len(todo)
+        chosen = local_worker_args(beam_args, units)
+        if chosen:
+            LOG.info("no Beam worker options given: running locally with %s", " ".join(chosen))
+            beam_args = [*beam_args, *chosen]
         try:
             options = PipelineOptions(beam_args)
             pipeline = beam.Pipeline(options=options)
@@ -151,7 +157,11 @@ def _migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
                 return _submitted(job, pipeline.run(), len(todo), len(all_hours))
             with Progress(state, todo, quiet=job.quiet):
                 pipeline.run().wait_until_finish()
+        except KeyboardInterrupt:
+            return _interrupted(job)
         except Exception as exc:  # runners wrap worker errors; find ours behind them
+            if _caused_by_ctrl_c(exc):
+                return _interrupted(job)
             abort = find_abort(exc)
             if abort is None:
                 return _crashed(job, run_id, exc)
@@ -171,6 +181,25 @@ def _migrate(job: jobs.Job, secrets: jobs.Secrets, beam_args: list[str]) -> int:
               f"{job.work_dir}` to re-send dead-lettered deliveries.", file=sys.stderr)
         return INCOMPLETE
     return _hours_outcome(job, all_hours, todo, read_records(state))
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether a runner's error is Ctrl-C reaching a DoFn: the in-process runner runs DoFns in
+    this thread, and re-raises what interrupted one as its own error (sometimes only as text)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, KeyboardInterrupt) or str(exc).startswith("KeyboardInterrupt"):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _interrupted(job: jobs.Job) -> int:
+    # What was committed stays committed (see pipeline.ledger): a rerun resumes there.
+    print(f"Interrupted. Hours committed so far stay done; rerun the same command (or "
+          f"`python -m pipeline --work_dir {job.work_dir}`) to resume.", file=sys.stderr)
+    return INTERRUPTED
 
 
 def _hours_outcome(job: jobs.Job, all_hours: list[str], todo: list[str], records: dict) -> int:

@@ -9,17 +9,21 @@ under 48 hours old without ``--force`` (nothing ran); 3 an hour failed or events
 (rerun or resend); 1 an authentication or configuration error found while running; 4 nothing
 failed but hours are left pending (``--limit_hours``, hours Amplitude cannot export yet, empty
 hours to check again): rerun later; 5 every hour came back empty and ``--accept_empty`` was not
-given.
+given; 130 stopped by Ctrl-C (rerun to resume).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 from connectors.errors import MigrationAbort
 
 OK, ERROR, USAGE, INCOMPLETE, HOURS_PENDING, ALL_EMPTY = 0, 1, 2, 3, 4, 5
+INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C (128 + SIGINT)
+# Where a worker's forwarded log line was logged, as its text gives it.
+_LOG_LOCATION = re.compile(r'log_location: "([^"]*)"')
 
 
 def setup_logging(quiet: bool) -> None:
@@ -27,6 +31,17 @@ def setup_logging(quiet: bool) -> None:
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     # Beam's own INFO lines (bundle and runner chatter) drown the migration's.
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    # Worker processes (the local multi_processing mode, see pipeline.local_mode) forward their
+    # log lines through this logger. Beam's own worker start-up warns about things that do not
+    # apply here (a __main__ session this program does not use, launcher-only flags); lines
+    # logged by the migration's code in a worker still come through.
+    logging.getLogger("apache_beam.runners.portability.local_job_service").addFilter(
+        _not_from_beam_itself)
+
+
+def _not_from_beam_itself(record: logging.LogRecord) -> bool:
+    match = _LOG_LOCATION.search(record.getMessage())
+    return not (match and "/apache_beam/" in match.group(1))
 
 
 def find_abort(exc: BaseException) -> MigrationAbort | str | None:

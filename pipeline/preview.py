@@ -30,7 +30,7 @@ from pipeline.people import identify_events, owners_of, snapshots_of
 from pipeline.snapshots import file_identify_event, group_identify_event
 from transforms.facts import FILES, GROUPS, HourFacts
 from transforms.posthog_rules import MAX_GROUP_KEY_CHARS
-from transforms.records import DONE, EMPTY, ExportLine, HourMarker
+from transforms.records import DONE, EMPTY, ExportLine, HourMarker, LineChunk
 from transforms.translate import Translation, translate_line
 
 __all__ = ["DEFAULT_ROWS", "PREVIEW_FILE", "HourUnreadable", "Preview", "preview", "read_preview"]
@@ -114,7 +114,11 @@ def _export_lines(job: jobs.Job, secrets: jobs.Secrets,
 def _file_lines(job: jobs.Job, hours: list[str]) -> Iterator[ExportLine | HourMarker]:
     grouped, _ = files_by_hour(job.source_path, hours)
     for hour, parts in grouped:
-        yield from read_hour_files(hour, parts)
+        for element in read_hour_files(hour, parts):
+            if isinstance(element, LineChunk):
+                yield from element.export_lines()
+            else:
+                yield element
 
 
 def read_preview(job: jobs.Job, secrets: jobs.Secrets, limit: int) -> Preview:

@@ -12,6 +12,8 @@ import uuid
 
 import orjson
 
+from transforms.records import LineChunk
+
 _DATA = os.path.join(os.path.dirname(__file__), "data", "amplitude_export_rows.jsonl")
 with open(_DATA, "rb") as _handle:
     TEMPLATES = [orjson.loads(line) for line in _handle if line.strip()]
@@ -46,3 +48,9 @@ def rows_for_hours(counts: dict[str, int], start_index: int = 0) -> list[dict]:
 
 def lines_of(rows: list[dict]) -> list[bytes]:
     return [orjson.dumps(row) for row in rows]
+
+
+def one_per_line(element) -> list:
+    """A source's element as the ``ExportLine``s it carries (a marker as itself): tests compare
+    lines, whichever chunks the source grouped them in."""
+    return element.export_lines() if isinstance(element, LineChunk) else [element]

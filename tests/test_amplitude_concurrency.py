@@ -18,7 +18,7 @@ from connectors.amplitude import ReadFromAmplitudeExport, _Keys, _ReadExportHour
 from connectors.amplitude_http import ExportClient
 from connectors.amplitude_pool import Throttle, prefetch
 from sandbox.amplitude import AmplitudeExportServer, Fault
-from tests.amplitude_rows import rows_for_hours
+from tests.amplitude_rows import one_per_line, rows_for_hours
 from transforms.records import DONE, EMPTY, FAILED, ExportLine, HourMarker
 
 KEY, SECRET = "amp-key-9a8b7c", "amp-secret-1d2e3f"
@@ -140,7 +140,8 @@ def _read(url, hours, concurrency, **options):
     fn.setup()
     try:
         tracker = OffsetRestrictionTracker(OffsetRange(0, len(hours)))
-        return list(fn.process(tuple(hours), tracker=tracker))
+        return [line for element in fn.process(tuple(hours), tracker=tracker)
+                for line in one_per_line(element)]
     finally:
         fn.teardown()
 

@@ -15,7 +15,7 @@ from connectors.amplitude import ReadFromAmplitudeExport, _Keys, _ReadExportHour
 from connectors.amplitude_http import TOO_LARGE_ADVICE
 from connectors.errors import AuthenticationError
 from sandbox.amplitude import AmplitudeExportServer, Fault
-from tests.amplitude_rows import lines_of, make_row, rows_for_hours
+from tests.amplitude_rows import lines_of, make_row, one_per_line, rows_for_hours
 from transforms.records import DONE, EMPTY, FAILED, ExportLine, HourMarker
 
 KEY, SECRET = "amp-key-4c1d9e", "amp-secret-7b2f0a"
@@ -61,7 +61,8 @@ def read(server, hours, **options):
     fn.setup()
     try:
         tracker = OffsetRestrictionTracker(OffsetRange(0, len(hours)))
-        return list(fn.process(tuple(hours), tracker=tracker))
+        return [line for element in fn.process(tuple(hours), tracker=tracker)
+                for line in one_per_line(element)]
     finally:
         fn.teardown()
 
@@ -75,7 +76,8 @@ def test_pipeline_reads_each_hour_once_with_markers_and_metrics(server):
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeExport([H11, H10, H12], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **FAST)
-        assert_that(out | beam.Map(project), equal_to(expected({H10: DONE, H11: DONE, H12: EMPTY})))
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project),
+                    equal_to(expected({H10: DONE, H11: DONE, H12: EMPTY})))
     metrics = counters(p.result)
     assert metrics["rows_read"] == 32
     assert metrics["hours_fetched"] == 2 and metrics["hours_empty"] == 1
@@ -108,7 +110,7 @@ def test_inclusive_hour_boundaries_read_a_row_once_in_its_hour():
         with BeamTestPipeline() as p:
             out = p | ReadFromAmplitudeExport([H10, H11], api_key=KEY, secret_key=SECRET,
                                               base_url=srv.url, **FAST)
-            assert_that(out | beam.Map(project), equal_to(
+            assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project), equal_to(
                 expected({H10: DONE, H11: DONE}, rows=[last_of_10, first_of_11])))
 
 
@@ -163,7 +165,8 @@ def test_retries_are_counted_in_metrics(server):
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeExport([H10, H11], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **FAST)
-        assert_that(out | beam.Map(project), equal_to(expected({H10: DONE, H11: DONE})))
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project),
+                    equal_to(expected({H10: DONE, H11: DONE})))
     metrics = counters(p.result)
     assert metrics["http_retries"] == 2 and metrics["hours_fetched"] == 2
 
@@ -173,7 +176,8 @@ def test_retry_after_is_honoured(server):
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeExport([H11], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **FAST)
-        assert_that(out | beam.Map(project), equal_to(expected({H11: DONE})))
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project),
+                    equal_to(expected({H11: DONE})))
     assert counters(p.result)["retry_sleep_ms"] >= 1000
 
 
@@ -257,4 +261,5 @@ def test_hours_are_read_by_several_worker_processes(server):
     with BeamTestPipeline(options=options) as p:
         out = p | ReadFromAmplitudeExport([H10, H11, H12], api_key=KEY, secret_key=SECRET,
                                           base_url=server.url, **FAST)
-        assert_that(out | beam.Map(project), equal_to(expected({H10: DONE, H11: DONE, H12: EMPTY})))
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(project),
+                    equal_to(expected({H10: DONE, H11: DONE, H12: EMPTY})))

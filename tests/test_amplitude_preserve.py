@@ -13,7 +13,7 @@ from connectors import files
 from connectors.amplitude import ReadFromAmplitudeExport, _Keys, _ReadExportHours
 from connectors.files import ReadFromAmplitudeFiles
 from sandbox.amplitude import AmplitudeExportServer, Fault
-from tests.amplitude_rows import rows_for_hours
+from tests.amplitude_rows import one_per_line, rows_for_hours
 from tests.gcs_emulator import gcs_bucket  # noqa: F401  (fixture)
 from transforms.records import DONE, EMPTY, FAILED, HourMarker
 
@@ -37,8 +37,9 @@ def test_preserved_hours_replay_as_the_same_lines(where, tmp_path, request):
         server.add_faults(Fault(status=503), Fault(status=503), hour=H13)  # fails: not kept
         fn = _ReadExportHours(server.url, _Keys(KEY, SECRET), root, FAST)
         fn.setup()
-        downloaded = list(fn.process((H10, H11, H12, H13),
-                                     tracker=OffsetRestrictionTracker(OffsetRange(0, 4))))
+        downloaded = [line for element in fn.process(
+            (H10, H11, H12, H13), tracker=OffsetRestrictionTracker(OffsetRange(0, 4)))
+            for line in one_per_line(element)]
         fn.teardown()
     statuses = [(e.hour, e.status) for e in downloaded if isinstance(e, HourMarker)]
     assert statuses == [(H10, DONE), (H11, DONE), (H12, EMPTY), (H13, FAILED)]
@@ -49,7 +50,7 @@ def test_preserved_hours_replay_as_the_same_lines(where, tmp_path, request):
     replay = [comparable(e) for e in downloaded if e.hour in (H10, H11)]
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(f"{root}/*.zip", hours=[H10, H11])
-        assert_that(out | beam.Map(comparable), equal_to(replay))
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(comparable), equal_to(replay))
 
 
 def test_preserve_dir_through_the_composite(tmp_path):

@@ -110,7 +110,7 @@ def test_output_names_every_figure_and_no_key(bench):
     assert verdicts == 3 + len(MODES) * len(BASELINES)  # translate, RSS, sparse and e2e
     rendered = table(figures)
     for label in ("translate rows/s", "e2e ev/s wall | steady, in_process vs SDK",
-                  "multi_processing_2 vs SDK no-drop", "delivered/expected, SDK no-drop",
+                  "default vs SDK no-drop", "delivered/expected, SDK no-drop",
                   "peak RSS MB", "WriteToPostHog CPU s/100k ev"):
         assert label in rendered
     orjson.dumps(figures)  # --json must be able to write them

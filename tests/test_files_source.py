@@ -15,7 +15,7 @@ from connectors import files
 from connectors.errors import MigrationAbort
 from connectors.files import ReadFromAmplitudeFiles
 from sandbox.amplitude import AmplitudeExportServer
-from tests.amplitude_rows import lines_of, rows_for_hours
+from tests.amplitude_rows import lines_of, one_per_line, rows_for_hours
 from tests.gcs_emulator import gcs_bucket  # noqa: F401  (fixture)
 from transforms.records import DONE, EMPTY, FAILED, ExportLine, HourMarker
 
@@ -71,7 +71,7 @@ def populate(root: str, exports) -> dict[str, list[bytes]]:
 def read_all(pattern, hours=None):
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(pattern, hours)
-        collected = out | beam.Map(summary)
+        collected = out | beam.FlatMap(one_per_line) | beam.Map(summary)
     return collected
 
 
@@ -79,19 +79,19 @@ def test_reads_every_file_shape_by_hour_from_local_paths(tmp_path, exports):
     expected = populate(str(tmp_path), exports)
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(f"{tmp_path}/*/*")
-        assert_that(out | beam.Map(summary), equal_to(expect(
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(summary), equal_to(expect(
             {h: expected[h] for h in (H10, H11, H12, H14)})))
     # Amplitude's S3 layout is one level deeper; "**" reaches it too.
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(f"{tmp_path}/s3/**")
-        assert_that(out | beam.Map(summary), equal_to(expect({H13: expected[H13]})))
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(summary), equal_to(expect({H13: expected[H13]})))
 
 
 def test_hours_selects_and_reports_missing_hours_as_empty(tmp_path, exports):
     expected = populate(str(tmp_path), exports)
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(f"{tmp_path}/**", hours=[H11, "2024-03-05T13", H15])
-        assert_that(out | beam.Map(summary), equal_to(expect(
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(summary), equal_to(expect(
             {H11: expected[H11], H13: expected[H13]}, empty=[H15])))
 
 
@@ -103,7 +103,8 @@ def test_an_hours_lines_follow_natural_part_order_then_its_marker(tmp_path, expo
     reader = _ReadHourFiles()
     reader.setup()
     for hour in (H13, H11):
-        out = list(reader.process((hour, grouped[hour])))
+        out = [line for element in reader.process((hour, grouped[hour]))
+               for line in one_per_line(element)]
         assert [e.line for e in out[:-1]] == expected[hour]
         assert out[-1] == HourMarker(hour, DONE, None, {"rows_read": len(expected[hour])})
     assert out[0].file.endswith("_2024-03-05_11#0.json.gz") and out[0].line_number == 1
@@ -117,7 +118,7 @@ def test_a_damaged_file_fails_its_hour_without_emitting_any_of_its_lines(tmp_pat
     write(f"{tmp_path}/{H11}.zip", bytes(damaged))
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(f"{tmp_path}/*.zip")
-        assert_that(out | beam.Map(summary), equal_to(expect({H10: lines[H10]}, failed=[H11])))
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(summary), equal_to(expect({H10: lines[H10]}, failed=[H11])))
 
 
 def test_data_files_without_an_hour_stop_the_run_naming_the_flag(tmp_path):
@@ -145,7 +146,7 @@ def test_reads_gs_paths_through_filesystems(gcs_bucket, exports):
     expected = populate(root, exports)
     with BeamTestPipeline() as p:
         out = p | ReadFromAmplitudeFiles(f"{root}/**")
-        assert_that(out | beam.Map(summary), equal_to(expect(expected)))
+        assert_that(out | beam.FlatMap(one_per_line) | beam.Map(summary), equal_to(expect(expected)))
 
 
 @pytest.mark.parametrize("where", ["local", "gs"])

@@ -10,7 +10,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
 from transforms.facts import HourFacts, merge_facts
-from transforms.records import DeadLetter, ExportLine, HourMarker
+from transforms.records import DeadLetter, ExportLine, HourMarker, LineChunk
 from transforms.settings import TranslationSettings
 from transforms.repair import repair_line
 from transforms.translate import INVALID_JSON, translate_line
@@ -61,17 +61,49 @@ class _TranslateFn(beam.DoFn):
             counter = self._reason_counters[name] = Metrics.counter(METRICS_NAMESPACE, name)
         counter.inc()
 
-    def process(self, element: ExportLine | HourMarker) -> Iterator[Any]:
-        if isinstance(element, HourMarker):
+    def process(self, element: LineChunk | ExportLine | HourMarker) -> Iterator[Any]:
+        kind = type(element)
+        if kind is LineChunk:
+            yield from self._translate_chunk(element)
+        elif kind is HourMarker:
             yield self._close_hour(element)
-            return
-        if not isinstance(element, ExportLine):
-            raise TypeError(f"TranslateToPostHog expects ExportLine or HourMarker, got "
-                            f"{type(element).__name__}")
-        translation = translate_line(element.line, self._settings)
-        tally = self._tallies.get(element.hour)
+        elif kind is ExportLine:
+            yield from self._translate_one(element)
+        else:
+            raise TypeError(f"TranslateToPostHog expects LineChunk, ExportLine or HourMarker, "
+                            f"got {kind.__name__}")
+
+    def _tally(self, hour: str) -> _HourTally:
+        tally = self._tallies.get(hour)
         if tally is None:
-            tally = self._tallies[element.hour] = _HourTally()
+            tally = self._tallies[hour] = _HourTally()
+        return tally
+
+    def _translate_chunk(self, chunk: LineChunk) -> Iterator[Any]:
+        """The chunk's rows not migrated as tagged records, then its events as one list."""
+        hour, settings, per_file = chunk.hour, self._settings, self._facts_per_file
+        tally = self._tally(hour)
+        add = tally.facts.add
+        events = []
+        for file, number, line in chunk.lines:
+            translation = translate_line(line, settings)
+            if translation.event is None and translation.reason == INVALID_JSON:
+                translation = self._repaired(line, translation, tally)
+            element = ExportLine(hour, file, number, line) if per_file else None
+            add(translation, element)
+            if translation.event is not None:
+                events.append(translation.event)
+            else:
+                yield self._not_migrated(translation, tally,
+                                         element or ExportLine(hour, file, number, line))
+        if events:
+            tally.counts["events"] += len(events)
+            self._translated.inc(len(events))
+            yield events
+
+    def _translate_one(self, element: ExportLine) -> Iterator[Any]:
+        translation = translate_line(element.line, self._settings)
+        tally = self._tally(element.hour)
         if translation.event is None and translation.reason == INVALID_JSON:
             translation = self._repaired(element.line, translation, tally)
         tally.facts.add(translation, element if self._facts_per_file else None)
@@ -80,6 +112,9 @@ class _TranslateFn(beam.DoFn):
             self._translated.inc()
             yield translation.event
             return
+        yield self._not_migrated(translation, tally, element)
+
+    def _not_migrated(self, translation, tally: _HourTally, element: ExportLine) -> TaggedOutput:
         reason = translation.reason
         key = f"{'dead' if translation.dead else 'skipped'}:{reason}"
         tally.counts[key] = tally.counts.get(key, 0) + 1
@@ -87,7 +122,7 @@ class _TranslateFn(beam.DoFn):
         record = _letter(element, reason, translation.detail)
         if translation.dead:
             tally.letters.append(record)
-        yield TaggedOutput(DEAD_LETTER if translation.dead else SKIPPED, record)
+        return TaggedOutput(DEAD_LETTER if translation.dead else SKIPPED, record)
 
     def _repaired(self, line: bytes, translation, tally: _HourTally):
         """The translation of ``line`` with its bad text repaired, if that makes it JSON."""
@@ -123,10 +158,13 @@ def _letter(element: ExportLine, reason: str, detail: str | None) -> DeadLetter:
 class TranslateToPostHog(beam.PTransform):
     """Translate Amplitude export lines into PostHog events.
 
-    Input: ``PCollection[ExportLine | HourMarker]``, each hour's marker after its lines.
+    Input: ``PCollection[LineChunk | ExportLine | HourMarker]``, each hour's marker after its
+    lines.
     Output: a ``DoOutputsTuple`` with
       - ``EVENTS`` (main): event dicts ``{"event", "distinct_id", "uuid", "timestamp",
-        "properties"}``, and each ``HourMarker`` after its hour's events, its counts plus
+        "properties"}``, one per ``ExportLine`` that migrates and one list of them, in line
+        order, per ``LineChunk`` with any row that migrates; and each ``HourMarker`` after its
+        hour's events, its counts plus
         ``events``, ``skipped:<reason>`` and ``dead:<reason>``, its facts those of the hour
         (see ``transforms.facts``), its ``letters`` plus the hour's dead letters;
       - ``DEAD_LETTER``: ``DeadLetter`` records (stage ``translate``) for rows that cannot migrate;
