@@ -11,7 +11,9 @@ import os
 import uuid
 
 import orjson
+from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 
+from connectors.amplitude import _Keys, _ReadExportHours
 from transforms.records import LineChunk
 
 _DATA = os.path.join(os.path.dirname(__file__), "data", "amplitude_export_rows.jsonl")
@@ -54,3 +56,17 @@ def one_per_line(element) -> list:
     """A source's element as the ``ExportLine``s it carries (a marker as itself): tests compare
     lines, whichever chunks the source grouped them in."""
     return element.export_lines() if isinstance(element, LineChunk) else [element]
+
+
+def read_export_hours(url: str, keys: tuple[str, str], hours: list[str], client_options: dict,
+                      concurrency: int, preserve_dir: str | None = None) -> list:
+    """The Export API source's DoFn called directly (setup, process, teardown): its elements in
+    emission order, one per line."""
+    fn = _ReadExportHours(url, _Keys(*keys), preserve_dir, client_options, concurrency)
+    fn.setup()
+    try:
+        tracker = OffsetRestrictionTracker(OffsetRange(0, len(hours)))
+        return [line for element in fn.process(tuple(hours), tracker=tracker)
+                for line in one_per_line(element)]
+    finally:
+        fn.teardown()

@@ -9,16 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import apache_beam as beam
 import pytest
-from apache_beam.io.restriction_trackers import OffsetRange, OffsetRestrictionTracker
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from connectors.amplitude import ReadFromAmplitudeExport, _Keys, _ReadExportHours
+from connectors.amplitude import ReadFromAmplitudeExport
 from connectors.amplitude_http import ExportClient
 from connectors.amplitude_pool import Throttle, prefetch
 from sandbox.amplitude import AmplitudeExportServer, Fault
-from tests.amplitude_rows import one_per_line, rows_for_hours
+from tests.amplitude_rows import read_export_hours, rows_for_hours
 from transforms.records import DONE, EMPTY, FAILED, ExportLine, HourMarker
 
 KEY, SECRET = "amp-key-9a8b7c", "amp-secret-1d2e3f"
@@ -136,14 +135,7 @@ def _project(element):
 
 
 def _read(url, hours, concurrency, **options):
-    fn = _ReadExportHours(url, _Keys(KEY, SECRET), None, {**FAST, **options}, concurrency)
-    fn.setup()
-    try:
-        tracker = OffsetRestrictionTracker(OffsetRange(0, len(hours)))
-        return [line for element in fn.process(tuple(hours), tracker=tracker)
-                for line in one_per_line(element)]
-    finally:
-        fn.teardown()
+    return read_export_hours(url, (KEY, SECRET), hours, {**FAST, **options}, concurrency)
 
 
 def test_concurrent_hours_keep_each_hours_lines_before_its_marker_under_faults():

@@ -15,7 +15,8 @@ from connectors.amplitude import ReadFromAmplitudeExport, _Keys, _ReadExportHour
 from connectors.amplitude_http import TOO_LARGE_ADVICE
 from connectors.errors import AuthenticationError
 from sandbox.amplitude import AmplitudeExportServer, Fault
-from tests.amplitude_rows import lines_of, make_row, one_per_line, rows_for_hours
+from tests.amplitude_rows import (lines_of, make_row, one_per_line, read_export_hours,
+                                  rows_for_hours)
 from transforms.records import DONE, EMPTY, FAILED, ExportLine, HourMarker
 
 KEY, SECRET = "amp-key-4c1d9e", "amp-secret-7b2f0a"
@@ -56,15 +57,9 @@ def expected(hours_status: dict[str, str], rows=ROWS):
 def read(server, hours, **options):
     """The DoFn called directly (setup, process, teardown): elements in emission order."""
     concurrency = options.pop("concurrency", 4)
-    fn = _ReadExportHours(server.url, _Keys(KEY, SECRET), options.pop("preserve_dir", None),
-                          {**FAST, "backoff_cap": 1.0, **options}, concurrency)
-    fn.setup()
-    try:
-        tracker = OffsetRestrictionTracker(OffsetRange(0, len(hours)))
-        return [line for element in fn.process(tuple(hours), tracker=tracker)
-                for line in one_per_line(element)]
-    finally:
-        fn.teardown()
+    preserve_dir = options.pop("preserve_dir", None)
+    return read_export_hours(server.url, (KEY, SECRET), hours,
+                             {**FAST, "backoff_cap": 1.0, **options}, concurrency, preserve_dir)
 
 
 def counters(result) -> dict[str, int]:

@@ -13,7 +13,7 @@ import pytest
 from connectors import archive
 from pipeline import cli
 from tests.e2e import KEYS, Export, make_export, run_cli, servers
-from tests.test_report_html import _chromium, chromium  # noqa: F401 - chromium is a fixture
+from tests.test_report_html import _parsed_dom, chromium  # noqa: F401 - chromium is a fixture
 from transforms.settings import TranslationSettings
 from transforms.translate import translate_line
 
@@ -76,11 +76,7 @@ class _Page(HTMLParser):
 
 
 def _dom(binary, tmp_path, page) -> _Page:
-    shown = _chromium(binary, tmp_path / "profile", "--dump-dom", page.as_uri())
-    assert shown.returncode == 0, shown.stderr[-2000:]
-    parsed = _Page()
-    parsed.feed(shown.stdout)
-    return parsed
+    return _parsed_dom(binary, tmp_path / "profile", page, _Page())
 
 
 def _export() -> Export:

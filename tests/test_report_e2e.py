@@ -12,7 +12,7 @@ import pytest
 
 from sandbox.amplitude import Fault
 from tests.e2e import cli_args, make_export, run_cli, servers
-from tests.test_report_html import _chromium, chromium  # noqa: F401 - chromium is a fixture
+from tests.test_report_html import _parsed_dom, chromium  # noqa: F401 - chromium is a fixture
 from transforms.settings import TranslationSettings
 from transforms.translate import translate_line
 
@@ -50,11 +50,7 @@ class _Charts(HTMLParser):
 
 
 def _browser_dom(binary, tmp_path, page) -> _Charts:
-    shown = _chromium(binary, tmp_path / "profile", "--dump-dom", page.as_uri())
-    assert shown.returncode == 0, shown.stderr[-2000:]
-    parsed = _Charts()
-    parsed.feed(shown.stdout)
-    return parsed
+    return _parsed_dom(binary, tmp_path / "profile", page, _Charts())
 
 
 def _event_bars(dom: _Charts, title: str) -> list[float]:

@@ -118,6 +118,14 @@ def _chromium(binary: str, profile: Path, *arguments: str) -> subprocess.Complet
         capture_output=True, text=True, timeout=120)
 
 
+def _parsed_dom(binary: str, profile: Path, page: Path, parser):
+    """``page`` as Chromium built it, fed to ``parser`` (an ``HTMLParser``), which is returned."""
+    shown = _chromium(binary, profile, "--dump-dom", page.as_uri())
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    parser.feed(shown.stdout)
+    return parser
+
+
 @pytest.fixture(scope="module")
 def rendered(chromium, tmp_path_factory):
     """The sample report rendered by Chromium: its DOM and a screenshot."""
