@@ -28,10 +28,9 @@ from connectors.files import configure_gcs_emulator, exists, read_bytes
 from connectors.posthog_client import DELIVERY_FAILED
 from pipeline.ledger import (DEAD_LETTER, FACTS, GENERATED, hour_path, read_records, settled,
                              write_dead_letters, write_record)
-from pipeline.people import ChooseIdentities, PersonSnapshots
+from pipeline.people import ChooseIdentities, PersonSnapshots, person_fact_rows
 from pipeline.snapshots import file_identify_event, group_identify_event
-from transforms.facts import FILES, GROUPS, PERSON_SET, PERSON_SET_ONCE, best_row, keyed_rows
-from transforms.person_facts import EARLIEST, LATEST
+from transforms.facts import FILES, GROUPS, best_row, keyed_rows
 from transforms.posthog_rules import MAX_GROUP_KEY_CHARS
 from transforms.records import DONE, FAILED
 
@@ -75,12 +74,6 @@ def _file_identifies(facts: dict):
         event = file_identify_event(row)
         if event is not None:
             yield event
-
-
-def _person_rows(facts: dict):
-    for kind, latest in ((PERSON_SET, LATEST), (PERSON_SET_ONCE, EARLIEST)):
-        for row in facts.get(kind, ()):
-            yield row[0], (latest, row)
 
 
 def _group_identifies(facts: dict):
@@ -169,7 +162,7 @@ class GenerateEvents(beam.PTransform):
             events = pbegin | "NoEvents" >> beam.Create([])
         if self._person_snapshot:
             snapshots = (facts
-                         | "Persons" >> beam.FlatMap(_person_rows)
+                         | "Persons" >> beam.FlatMap(person_fact_rows)
                          | "PersonSnapshots" >> PersonSnapshots(owners))
         else:
             snapshots = pbegin | "NoSnapshots" >> beam.Create([])

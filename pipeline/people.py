@@ -34,8 +34,8 @@ from transforms.person_facts import EARLIEST, LATEST, PersonTable
 from transforms.posthog_rules import captured_distinct_id, is_distinct_id_unmergeable
 
 __all__ = ["IDENTITY_COUNTS", "NOT_MERGED", "ChooseIdentities", "Identities", "PersonSnapshots",
-           "identify_events", "merge_refusal", "owners_of", "person_of", "snapshot_events",
-           "snapshots_of"]
+           "identify_events", "merge_refusal", "owners_of", "person_fact_rows", "person_of",
+           "snapshot_events", "snapshots_of"]
 
 # Why a pair gets no $identify, as the report names it.
 SHARED_DEVICE, ILLEGAL_USER_ID, ILLEGAL_DEVICE_ID, SAME_ID = (
@@ -204,24 +204,91 @@ def snapshots_of(facts: dict, owners: dict[str, tuple[str, str]]) -> list[dict]:
     return [event for person in sorted(members) for event in snapshot_events(members[person])]
 
 
+def _tables(accumulator) -> tuple[PersonTable, PersonTable]:
+    """A ``_PersonFactsFn`` accumulator as live tables: it is either tables already, or the
+    compact ``[latest, earliest]`` lists of ``[stamp, properties]`` that cross a shuffle."""
+    if type(accumulator) is tuple:
+        return accumulator
+    tables = PersonTable(LATEST), PersonTable(EARLIEST)
+    for table, rows in zip(tables, accumulator):
+        for stamp, properties in rows:
+            table.add("", stamp, properties)
+    return tables
+
+
+class _PersonFactsFn(beam.CombineFn):
+    """One distinct_id's person facts over every hour: ``[latest, earliest]``, each a list of
+    ``[stamp, {property: value}]`` (``person_set`` and ``person_set_once`` rows without the id).
+
+    Beam lifts it before the shuffle, so one element per distinct_id and bundle crosses it
+    rather than one per fact row of every hour (which cost more than translating the rows).
+    """
+
+    def create_accumulator(self):
+        return PersonTable(LATEST), PersonTable(EARLIEST)
+
+    def add_input(self, accumulator, rows):
+        tables = _tables(accumulator)
+        for table, part in zip(tables, rows):
+            for stamp, properties in part:
+                table.add("", stamp, properties)
+        return tables
+
+    def merge_accumulators(self, accumulators):
+        merged = None
+        for accumulator in accumulators:
+            if merged is None:
+                merged = _tables(accumulator)
+                continue
+            self.add_input(merged, self.compact(accumulator))
+        return merged if merged is not None else self.create_accumulator()
+
+    def compact(self, accumulator):
+        if type(accumulator) is not tuple:
+            return accumulator
+        return [[[stamp, properties] for stamp, properties in table.by_stamp("")]
+                for table in accumulator]
+
+    def extract_output(self, accumulator):
+        return self.compact(accumulator)
+
+
+def person_fact_rows(facts: dict) -> Iterable[tuple[str, list]]:
+    """``(distinct_id, [latest, earliest])`` for ``_PersonFactsFn``, from one set of facts."""
+    by_id: dict[str, list] = {}
+    for index, kind in enumerate((PERSON_SET, PERSON_SET_ONCE)):
+        for distinct_id, timestamp, uuid, properties in facts.get(kind, ()):
+            rows = by_id.get(distinct_id)
+            if rows is None:
+                rows = by_id[distinct_id] = [[], []]
+            rows[index].append([timestamp + uuid, properties])
+    return by_id.items()
+
+
 def _person_of(joined):
-    """``(distinct_id, {"rows": [...], "owner": [user_id]})`` -> ``(person, row)``s."""
+    """``(distinct_id, {"facts": [[latest, earliest]], "owner": [user_id]})`` ->
+    ``(person, (distinct_id, [latest, earliest]))``."""
     distinct_id, grouped = joined
     owners = list(grouped["owner"])
     person = owners[0] if owners else distinct_id
-    for tagged in grouped["rows"]:
-        yield person, tagged
+    for rows in grouped["facts"]:
+        yield person, (distinct_id, rows)
 
 
-def _snapshots(person_and_rows):
-    _, rows = person_and_rows
-    return snapshot_events(rows)
+def _snapshots(person_and_members):
+    _, members = person_and_members
+    return snapshot_events(
+        (is_latest, [distinct_id, stamp[:-36], stamp[-36:], properties])
+        for distinct_id, rows in members
+        for is_latest, part in zip((LATEST, EARLIEST), rows)
+        for stamp, properties in part)
 
 
 class PersonSnapshots(beam.PTransform):
-    """``PCollection[(distinct_id, (LATEST|EARLIEST, fact row))] -> PCollection[event dict]``:
-    each person's snapshot ``$set`` on each of its distinct_ids that carried properties.
+    """``PCollection[(distinct_id, [latest, earliest])] -> PCollection[event dict]``: each
+    person's snapshot ``$set`` on each of its distinct_ids that carried properties.
 
+    Input: ``person_fact_rows`` of each hour's facts (any number of elements per distinct_id).
     ``owners``: ``PCollection[(device_id, user_id)]`` of the merged devices (empty when the job
     sends no ``$identify``: then every distinct_id is a person of its own).
     """
@@ -231,7 +298,8 @@ class PersonSnapshots(beam.PTransform):
         self._owners = owners
 
     def expand(self, rows):
-        return ({"rows": rows, "owner": self._owners}
+        facts = rows | "PerDistinctId" >> beam.CombinePerKey(_PersonFactsFn())
+        return ({"facts": facts, "owner": self._owners}
                 | "ByDistinctId" >> beam.CoGroupByKey()
                 | "ToPerson" >> beam.FlatMap(_person_of)
                 | "ByPerson" >> beam.GroupByKey()

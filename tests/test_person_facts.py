@@ -32,8 +32,11 @@ def test_any_arrival_order_keeps_each_propertys_extreme_value(seed, latest):
     elif seed % 3 == 2:
         rng.shuffle(events)
     table = PersonTable(latest)
+    before = [dict(event[2]) for event in events]
     for event in events:
         table.add(*event)
+    # The table keeps the callers' dicts without copying them, so it must never change them.
+    assert [event[2] for event in events] == before
     got = {(d, k): kept for d in table.distinct_ids() for k, kept in table.values(d).items()}
     assert got == _plain(events, latest)
     # Split anywhere, the rows of the parts merge into the rows of the whole.

@@ -42,51 +42,62 @@ class PersonTable:
 
     def __init__(self, latest: bool):
         self.latest = latest
-        # distinct_id -> [values, stamps, lowest stamp, highest stamp, front]: ``front`` is the
+        # distinct_id -> [values, stamps, lowest stamp, highest stamp, front]. ``front`` is the
         # properties of the event at the winning extreme (the highest stamp when keeping the
-        # latest), which no other event can beat. Most events of an hour come in time order,
-        # and those update whole dicts at once, in C; the others look only at the properties
-        # outside the front.
+        # latest, the "edge"), which no other event can beat. ``stamps`` None means every value
+        # is the edge event's: ``values`` is then ``front`` itself, shared with the caller and
+        # never changed. Most distinct_ids of an hour have one event, or events that each set
+        # the same properties in time order, so they stay that way: no copy and no per-property
+        # stamps, and one fact row each. The others look only at properties outside the front.
         self._by_id: dict[str, list] = {}
 
     def add(self, distinct_id: str, stamp: str, properties: dict) -> None:
+        """Offer ``properties`` set at ``stamp``; ``properties`` is kept, not copied: callers
+        must not change it afterwards."""
         slot = self._by_id.get(distinct_id)
         if slot is None:
-            self._by_id[distinct_id] = [dict(properties), dict.fromkeys(properties, stamp),
-                                        stamp, stamp, properties]
+            self._by_id[distinct_id] = [properties, None, stamp, stamp, properties]
             return
         values, stamps, lowest, highest, front = slot
         latest = self.latest
         if stamp > highest if latest else stamp < lowest:
             # Beyond every value kept: each of its properties replaces, and they are the front.
-            values.update(properties)
-            stamps.update(dict.fromkeys(properties, stamp))
+            if stamps is None and properties.keys() >= values.keys():
+                slot[0] = properties
+            else:
+                if stamps is None:
+                    values, stamps = _own(slot, highest if latest else lowest)
+                values.update(properties)
+                stamps.update(dict.fromkeys(properties, stamp))
             slot[4] = properties
-        elif stamp < lowest if latest else stamp > highest:
-            for key in properties.keys() - values.keys():  # it only fills what is missing
-                values[key] = properties[key]
-                stamps[key] = stamp
         else:
             edge = highest if latest else lowest
-            # The same event twice settles ties on the values, so it looks at every property.
-            keys = properties.keys() if stamp == edge else properties.keys() - front.keys()
-            for key in keys:
-                value = properties[key]
-                known = stamps.get(key)
-                if known is None or (stamp > known if latest else stamp < known):
-                    values[key] = value
+            if stamps is None:
+                if stamp != edge and properties.keys() <= values.keys():
+                    _widen(slot, stamp)  # every property already holds a value that beats it
+                    return
+                values, stamps = _own(slot, edge)
+            if stamp < lowest if latest else stamp > highest:
+                for key in properties.keys() - values.keys():  # it only fills what is missing
+                    values[key] = properties[key]
                     stamps[key] = stamp
-                elif stamp == known and value != values[key]:
-                    values[key] = _tie_break(value, values[key], latest)
-        if stamp < lowest:
-            slot[2] = stamp
-        if stamp > highest:
-            slot[3] = stamp
+            else:
+                # The same event twice settles ties on the values, so it looks at every property.
+                keys = properties.keys() if stamp == edge else properties.keys() - front.keys()
+                for key in keys:
+                    value = properties[key]
+                    known = stamps.get(key)
+                    if known is None or (stamp > known if latest else stamp < known):
+                        values[key] = value
+                        stamps[key] = stamp
+                    elif stamp == known and value != values[key]:
+                        values[key] = _tie_break(value, values[key], latest)
+        _widen(slot, stamp)
 
     def add_table(self, other: "PersonTable") -> None:
         for distinct_id in other.distinct_ids():
-            for key, (stamp, value) in other.values(distinct_id).items():
-                self.add(distinct_id, stamp, {key: value})
+            for stamp, properties in other.by_stamp(distinct_id):
+                self.add(distinct_id, stamp, properties)
 
     def distinct_ids(self) -> list[str]:
         return list(self._by_id)
@@ -96,21 +107,52 @@ class PersonTable:
         if slot is None:
             return {}
         values, stamps = slot[0], slot[1]
+        if stamps is None:
+            edge = slot[3] if self.latest else slot[2]
+            return {key: (edge, value) for key, value in values.items()}
         return {key: (stamps[key], value) for key, value in values.items()}
+
+    def by_stamp(self, distinct_id: str) -> list[tuple[str, dict]]:
+        """``(stamp, {property: value})`` of each stamp that holds some value, by stamp."""
+        slot = self._by_id.get(distinct_id)
+        if slot is None:
+            return []
+        values, stamps = slot[0], slot[1]
+        if stamps is None:
+            return [(slot[3] if self.latest else slot[2], values)]
+        grouped: dict[str, dict] = {}
+        for key, value in values.items():
+            stamp = stamps[key]
+            group = grouped.get(stamp)
+            if group is None:
+                grouped[stamp] = {key: value}
+            else:
+                group[key] = value
+        return sorted(grouped.items())
 
     def __bool__(self) -> bool:
         return bool(self._by_id)
+
+
+def _own(slot: list, edge: str) -> tuple[dict, dict]:
+    """Gives a slot whose values are all the edge event's a copy and stamps of its own."""
+    values = slot[0] = dict(slot[0])
+    stamps = slot[1] = dict.fromkeys(values, edge)
+    return values, stamps
+
+
+def _widen(slot: list, stamp: str) -> None:
+    if stamp < slot[2]:
+        slot[2] = stamp
+    if stamp > slot[3]:
+        slot[3] = stamp
 
 
 def table_to_rows(table: PersonTable) -> list[list]:
     """The table as fact rows, sorted by distinct_id and stamp."""
     rows = []
     for distinct_id in sorted(table.distinct_ids()):
-        by_stamp: dict[str, dict] = {}
-        for key, (stamp, value) in table.values(distinct_id).items():
-            by_stamp.setdefault(stamp, {})[key] = value
-        for stamp in sorted(by_stamp):
-            properties = dict(sorted(by_stamp[stamp].items()))
+        for stamp, properties in table.by_stamp(distinct_id):
             rows.append([distinct_id, stamp[:-36], stamp[-36:], properties])
     return rows
 
