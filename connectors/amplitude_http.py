@@ -38,6 +38,9 @@ class FetchResult(NamedTuple):
     status: str  # DONE (zip written and validated), EMPTY (Amplitude's "no data" 404) or FAILED
     detail: str | None  # why it failed, for the report
     size: int  # bytes downloaded in the successful attempt
+    # The zip's members decompressed while validating it, for ``archive.kept_lines``, when they
+    # fit in the client's ``keep_bytes``; None otherwise (read the zip again).
+    kept: list[tuple[str, bytes]] | None = None
 
 
 class _Retry(Exception):
@@ -61,8 +64,9 @@ class ExportClient:
     def __init__(self, base_url: str, api_key: str, secret_key: str, *, max_attempts: int,
                  max_retry_seconds: float, request_timeout: float, backoff_base: float,
                  backoff_cap: float = 120.0, on_retry: Callable[[float], None] | None = None,
-                 throttle=None):
+                 throttle=None, keep_bytes: int = 0):
         self._url = base_url.rstrip("/") + "/api/2/export"
+        self._keep_bytes = keep_bytes
         self._auth = (api_key, secret_key)
         self._max_attempts = max_attempts
         self._max_retry_seconds = max_retry_seconds
@@ -154,10 +158,10 @@ class ExportClient:
             # Content-Length (urllib3 enforces it while streaming).
             raise _Retry(f"{type(exc).__name__}: {exc}") from None
         try:
-            archive.validate(dest, archive.ZIP)
+            kept = archive.validate(dest, archive.ZIP, keep_bytes=self._keep_bytes)
         except archive.CorruptArchive as exc:
             raise _Retry(f"downloaded export is damaged: {exc}") from None
-        return FetchResult(DONE, None, size)
+        return FetchResult(DONE, None, size, kept)
 
     def _foreign_404(self, response: requests.Response) -> str | None:
         """Why a 404 cannot be the Export API's "no data for this range", or None if it can be.

@@ -3,7 +3,9 @@
 Every reader works on a local, seekable file and yields one line at a time, so memory stays flat
 however large an hour is. Callers validate a file completely (``validate``) before they emit any of
 its lines: an export hour is all-or-nothing, and a corrupt part found half-way would otherwise leave
-the hour's first lines emitted and the rest missing.
+the hour's first lines emitted and the rest missing. ``validate`` can keep what it decompressed
+when that fits a budget (``keep_bytes``), so that a small hour's lines come from memory
+(``kept_lines``) instead of a second decompression; larger ones are read again from the file.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ __all__ = [
     "zip_members",
     "validate",
     "iter_lines",
+    "kept_lines",
 ]
 
 ZIP = "zip"
@@ -75,9 +78,33 @@ def _open_zip(path: str) -> zipfile.ZipFile:
         raise CorruptArchive(f"{_name(path)}: not a complete zip ({exc})") from exc
 
 
-def _drain(chunks: Iterator[bytes]) -> None:
-    for _ in chunks:
-        pass
+class _Keeper:
+    """Collects decompressed chunks per member while their total stays within ``budget``."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.members: list[tuple[str, list[bytes]]] | None = [] if budget > 0 else None
+
+    def drain(self, member: str, chunks: Iterator[bytes]) -> None:
+        if self.members is None:
+            for _ in chunks:
+                pass
+            return
+        kept: list[bytes] = []
+        self.members.append((member, kept))
+        for chunk in chunks:
+            if self.members is None:
+                continue  # over budget: only checking now
+            self.budget -= len(chunk)
+            if self.budget < 0:
+                self.members = None
+                continue
+            kept.append(chunk)
+
+    def result(self) -> list[tuple[str, bytes]] | None:
+        if self.members is None:
+            return None
+        return [(member, b"".join(chunks)) for member, chunks in self.members]
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
@@ -114,18 +141,25 @@ def _gunzip(stream: BinaryIO) -> Iterator[bytes]:
         raise EOFError("compressed file ended before the end-of-stream marker was reached")
 
 
-def validate(path: str, kind: str, members: Sequence[str] | None = None) -> None:
+def validate(path: str, kind: str, members: Sequence[str] | None = None,
+             keep_bytes: int = 0, display_name: str | None = None
+             ) -> list[tuple[str, bytes]] | None:
     """Read the whole file once, checking every zip and gzip CRC; raise CorruptArchive if damaged.
 
-    ``members`` limits a zip to those members (default: all data members).
+    ``members`` limits a zip to those members (default: all data members). With ``keep_bytes``,
+    returns each member's decompressed data, ``[(member, data)]`` for ``kept_lines``, when all of
+    it fits in that many bytes; otherwise (and for plain files, which need no decompression)
+    None. ``display_name`` names a standalone gzip file's member (default: the path).
     """
+    keeper = _Keeper(keep_bytes if kind in (ZIP, GZIP) else 0)
     try:
         if kind == ZIP:
             with _open_zip(path) as zf:
                 for member in members if members is not None else zip_members(zf):
                     try:
                         with zf.open(member) as raw:
-                            _drain(_gunzip(raw) if file_kind(member) == GZIP else _chunks(raw))
+                            keeper.drain(member, _gunzip(raw) if file_kind(member) == GZIP
+                                         else _chunks(raw))
                     except KeyError as exc:
                         raise CorruptArchive(f"{_name(path)}: no member {member}") from exc
                     except _DAMAGE as exc:
@@ -133,9 +167,16 @@ def validate(path: str, kind: str, members: Sequence[str] | None = None) -> None
                             f"{_name(path)}: member {member} is damaged ({exc})") from exc
         elif kind == GZIP:
             with open(path, "rb") as raw:
-                _drain(_gunzip(raw))
+                keeper.drain(display_name or path, _gunzip(raw))
     except _DAMAGE as exc:
         raise CorruptArchive(f"{_name(path)}: damaged ({exc})") from exc
+    return keeper.result()
+
+
+def kept_lines(kept: Sequence[tuple[str, bytes]]) -> Iterator[ArchiveLine]:
+    """What ``iter_lines`` yields for the file, from the data ``validate`` kept of it."""
+    for member, data in kept:
+        yield from _split((data,), member)
 
 
 def iter_lines(path: str, kind: str, members: Sequence[str] | None = None,

@@ -156,3 +156,45 @@ def test_garbage_after_the_last_gzip_stream_is_corrupt(tmp_path):
     path.write_bytes(gzip.compress(b"1\n") + b"trailing junk")
     with pytest.raises(CorruptArchive, match="p.json.gz"):
         archive.validate(str(path), GZIP)
+
+
+def _large_member(rows: int) -> bytes:
+    # Lines that straddle the 1 MiB decompression chunks, CRLF endings, blank lines and no final
+    # newline: what iter_lines handles chunk by chunk, kept_lines must give from one buffer.
+    lines = [b'{"n":%d,"pad":"%s"}' % (n, b"x" * (n % 700)) for n in range(rows)]
+    return b"\r\n".join(lines[:rows // 2]) + b"\n\n  \n" + b"\n".join(lines[rows // 2:])
+
+
+def test_validate_keeps_what_fits_and_kept_lines_equal_the_second_read(tmp_path):
+    path = make_zip(tmp_path / "h.zip", {
+        "1/1_2024-03-05_9#2.json.gz": _large_member(6000),
+        "1/1_2024-03-05_9#10.json.gz": b'{"n":3}\n',
+        "1/1_2024-03-05_9#3.json": b'{"plain":true}\n',
+    })
+    kept = archive.validate(path, ZIP, keep_bytes=64 << 20)
+    assert kept is not None and len(kept) == 3
+    assert list(archive.kept_lines(kept)) == list(archive.iter_lines(path, ZIP))
+    # One byte short of everything, or no budget: nothing is kept, the file is still checked.
+    total = sum(len(data) for _, data in kept)
+    assert archive.validate(path, ZIP, keep_bytes=total - 1) is None
+    assert archive.validate(path, ZIP, keep_bytes=total) is not None
+    assert archive.validate(path, ZIP) is None
+
+
+def test_a_kept_gzip_file_is_named_as_iter_lines_names_it(tmp_path):
+    path = tmp_path / "p.json.gz"
+    path.write_bytes(gzip.compress(_large_member(3000)) + gzip.compress(b"last\n"))
+    kept = archive.validate(str(path), GZIP, keep_bytes=64 << 20, display_name="shown")
+    assert list(archive.kept_lines(kept)) == list(
+        archive.iter_lines(str(path), GZIP, display_name="shown"))
+
+
+def test_a_damaged_member_raises_even_when_the_budget_is_spent(tmp_path):
+    good = gzip.compress(_large_member(3000))
+    path = make_zip(tmp_path / "h.zip", {"a#0.json.gz": b"1\n", "b#1.json.gz": b"2\n"},
+                    gzip_members=False)
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a#0.json.gz", good)
+        zf.writestr("b#1.json.gz", good[:-12])  # cut before its CRC and length
+    with pytest.raises(CorruptArchive, match="b#1.json.gz"):
+        archive.validate(path, ZIP, keep_bytes=10)
