@@ -45,12 +45,6 @@ _REGIONS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude
 # Every restriction travels with its element, so one element holding a year of hours would be
 # copied for every split a runner makes; a day per element keeps that copy small.
 _HOURS_PER_ELEMENT = 24
-# An hour whose export decompresses to at most this much is kept in memory by the download that
-# validated it, and its lines are emitted from there: the second decompression of every zip and
-# gzip member was the largest single cost of emitting lines. With ``concurrency`` hours
-# downloaded ahead, at most that many such hours are held at once; larger hours are read again
-# from their file, so memory stays flat however large an hour is.
-_KEEP_BYTES = 16 << 20
 
 
 def elements_for(hours: int) -> int:
@@ -142,7 +136,7 @@ class _ReadExportHours(beam.DoFn):
         for _ in range(self._concurrency):
             client = ExportClient(self._base_url, self._keys.api_key, self._keys.secret_key,
                                   on_retry=self._tally.add, throttle=throttle,
-                                  keep_bytes=_KEEP_BYTES, **self._client_options).open()
+                                  keep_bytes=archive.KEEP_BYTES, **self._client_options).open()
             self._opened.append(client)
             self._clients.put(client)
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="amplitude-export")

@@ -25,6 +25,7 @@ __all__ = [
     "validate",
     "iter_lines",
     "kept_lines",
+    "KEEP_BYTES",
 ]
 
 ZIP = "zip"
@@ -32,6 +33,11 @@ GZIP = "gzip"
 PLAIN = "plain"
 
 _CHUNK = 1 << 20
+# How much of an hour's decompressed data the sources keep from validation (see ``validate``):
+# the second decompression was the largest single cost of emitting lines. The Export API source
+# holds at most ``--amplitude_concurrency`` validated hours at once, so this bounds its memory
+# whatever the hours' sizes; larger hours are read again from their files.
+KEEP_BYTES = 16 << 20
 _MAX_OUT = 1 << 20  # decompressed bytes per chunk
 _DIGITS = re.compile(r"(\d+)")
 # Errors that mean the bytes are damaged, as opposed to a disk or permission problem.

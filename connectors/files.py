@@ -292,12 +292,15 @@ def read_hour_files(hour: str, parts: Sequence[_Part],
             members.append(part.member)
         files[part.path] = (kind, members, size)
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        local = {}
+        local, kept = {}, {}
+        budget = archive.KEEP_BYTES  # decompressed bytes kept from validation, for the hour
         try:
             for path, (kind, members, size) in files.items():
                 local[path] = stack.enter_context(_local_copy(path, tmp))
                 # Checked before any line goes out so the hour is emitted whole or not at all.
-                archive.validate(local[path], kind, members)
+                kept[path] = archive.validate(local[path], kind, members, keep_bytes=budget,
+                                              display_name=path)
+                budget -= sum(len(data) for _, data in kept[path] or ())
                 count("export_bytes", size)
         except archive.CorruptArchive as exc:
             count("hours_failed", 1)
@@ -306,7 +309,8 @@ def read_hour_files(hour: str, parts: Sequence[_Part],
             return
         count("hours_fetched", 1)
         yield from emit_hour(hour, itertools.chain.from_iterable(
-            archive.iter_lines(local[path], kind, members, display_name=path)
+            archive.kept_lines(kept[path]) if kept[path] is not None
+            else archive.iter_lines(local[path], kind, members, display_name=path)
             for path, (kind, members, _) in files.items()),
             lambda rows: count("rows_read", rows))
 
