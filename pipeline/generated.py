@@ -65,7 +65,7 @@ def _read_facts(path: str) -> dict:
 
 def _pairs(facts: dict):
     for user_id, device_id, timestamp in facts.get("pairs", ()):
-        yield (user_id, device_id), timestamp
+        yield device_id, (user_id, timestamp)
 
 
 def _file_identifies(facts: dict):
@@ -141,7 +141,6 @@ class GenerateEvents(beam.PTransform):
         # per person; only pairs mode sends these $identify events.
         identities = (facts
                       | "Pairs" >> beam.FlatMap(_pairs)
-                      | "EarliestPerPair" >> beam.CombinePerKey(min)
                       | "ChooseIdentities" >> ChooseIdentities())
         owners = identities.owners
         if self._identify_mode == "pairs":

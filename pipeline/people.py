@@ -58,65 +58,68 @@ def merge_refusal(user_id: str, device_id: str) -> str | None:
     return None
 
 
-class _OwnerFn(beam.CombineFn):
-    """Per device: ``(earliest (timestamp, user_id), number of users)`` over its pairs."""
+class _UsersFn(beam.CombineFn):
+    """Per device: ``{user_id: earliest timestamp}`` of every user seen with it.
+
+    Lifted before the shuffle, it takes the pairs of every hour's facts straight to one element
+    per device, where picking the earliest of each pair and then the device's first user took
+    two shuffles. A device is rarely shared by many users, so the dict stays small.
+    """
 
     def create_accumulator(self):
-        return None, 0
+        return {}
 
     def add_input(self, accumulator, sighting):
-        first, users = accumulator
-        return (sighting if first is None else min(first, sighting)), users + 1
+        user_id, timestamp = sighting
+        known = accumulator.get(user_id)
+        if known is None or timestamp < known:
+            accumulator[user_id] = timestamp
+        return accumulator
 
     def merge_accumulators(self, accumulators):
-        first, users = None, 0
-        for other, n in accumulators:
-            if other is not None:
-                first = other if first is None else min(first, other)
-            users += n
-        return first, users
+        merged = None
+        for accumulator in accumulators:
+            if merged is None:
+                merged = accumulator
+                continue
+            for sighting in accumulator.items():
+                self.add_input(merged, sighting)
+        return {} if merged is None else merged
 
     def extract_output(self, accumulator):
         return accumulator
 
 
-# Both DoFns yield tagged and plain elements: Beam would infer a union the next step refuses.
-@beam.typehints.with_output_types(Any)
-class _Decide(beam.DoFn):
-    """A pair ``((user_id, device_id), earliest timestamp)``: refused pairs go to the ``counts``
-    output; mergeable ones come out as ``(device_id, (timestamp, user_id))``."""
-
-    def __init__(self):
-        self._counters = {name: Metrics.counter("identities", name) for name in IDENTITY_COUNTS}
-
-    def process(self, pair):
-        (user_id, device_id), timestamp = pair
-        self._counters[PAIRS_SEEN].inc()
-        yield beam.pvalue.TaggedOutput("counts", (PAIRS_SEEN, 1))
-        reason = merge_refusal(user_id, device_id)
-        if reason is not None:
-            self._counters[f"not_merged:{reason}"].inc()
-            yield beam.pvalue.TaggedOutput("counts", (f"not_merged:{reason}", 1))
-            return
-        yield device_id, (timestamp, user_id)
-
-
+# It yields tagged and plain elements: Beam would infer a union the next step refuses.
 @beam.typehints.with_output_types(Any)
 class _Identify(beam.DoFn):
-    """``(device_id, ((timestamp, user_id), users))`` -> the device's ``$identify``, and counts."""
+    """``(device_id, {user_id: earliest timestamp})`` -> the device's ``$identify`` with its
+    first mergeable user (ties to the smaller user_id), its owner, and the counts of its pairs."""
 
     def __init__(self):
         self._counters = {name: Metrics.counter("identities", name) for name in IDENTITY_COUNTS}
 
-    def process(self, owned):
-        device_id, ((timestamp, user_id), users) = owned
-        self._counters[IDENTIFY_SENT].inc()
-        yield beam.pvalue.TaggedOutput("counts", (IDENTIFY_SENT, 1))
-        if users > 1:
-            self._counters[DEVICES_SHARED].inc()
-            self._counters[f"not_merged:{SHARED_DEVICE}"].inc(users - 1)
-            yield beam.pvalue.TaggedOutput("counts", (DEVICES_SHARED, 1))
-            yield beam.pvalue.TaggedOutput("counts", (f"not_merged:{SHARED_DEVICE}", users - 1))
+    def _count(self, name: str, n: int = 1):
+        self._counters[name].inc(n)
+        return beam.pvalue.TaggedOutput("counts", (name, n))
+
+    def process(self, device_users):
+        device_id, users = device_users
+        yield self._count(PAIRS_SEEN, len(users))
+        mergeable = []
+        for user_id, timestamp in users.items():
+            reason = merge_refusal(user_id, device_id)
+            if reason is None:
+                mergeable.append((timestamp, user_id))
+            else:
+                yield self._count(f"not_merged:{reason}")
+        if not mergeable:
+            return
+        timestamp, user_id = min(mergeable)
+        yield self._count(IDENTIFY_SENT)
+        if len(mergeable) > 1:
+            yield self._count(DEVICES_SHARED)
+            yield self._count(f"not_merged:{SHARED_DEVICE}", len(mergeable) - 1)
         yield beam.pvalue.TaggedOutput("owners", (device_id, user_id))
         yield identify_event((user_id, captured_distinct_id(device_id)), timestamp,
                              uuid_of=(user_id, device_id))
@@ -132,18 +135,16 @@ class Identities(NamedTuple):
 
 
 class ChooseIdentities(beam.PTransform):
-    """``PCollection[((user_id, device_id), earliest timestamp)] -> Identities``: one
-    ``$identify`` per device, with the first user PostHog would merge it with."""
+    """``PCollection[(device_id, (user_id, timestamp))] -> Identities``: one ``$identify`` per
+    device, with the first user PostHog would merge it with. Any number of sightings of a pair
+    may come in (one per hour's facts): each pair counts once, at its earliest."""
 
-    def expand(self, pairs) -> Identities:
-        decided = pairs | "Decide" >> beam.ParDo(_Decide()).with_outputs("counts", main="pairs")
-        identified = (decided.pairs
-                      | "FirstUserPerDevice" >> beam.CombinePerKey(_OwnerFn())
+    def expand(self, sightings) -> Identities:
+        identified = (sightings
+                      | "UsersPerDevice" >> beam.CombinePerKey(_UsersFn())
                       | "Identify" >> beam.ParDo(_Identify()).with_outputs(
                           "counts", "owners", main="events"))
-        counts = ((decided.counts, identified.counts)
-                  | "AllCounts" >> beam.Flatten()
-                  | "SumCounts" >> beam.CombinePerKey(sum))
+        counts = identified.counts | "SumCounts" >> beam.CombinePerKey(sum)
         return Identities(identified.events, identified.owners, counts)
 
 

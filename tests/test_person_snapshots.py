@@ -1,5 +1,5 @@
-"""PersonSnapshots, which combines each distinct_id's facts before the shuffle, against the
-in-memory snapshots of the merged facts (``snapshots_of``), on generated rows over many hours."""
+"""The generated stage's combines: PersonSnapshots against the in-memory snapshots of the merged
+facts (``snapshots_of``) on generated rows over many hours, and ChooseIdentities' counts."""
 
 import collections
 
@@ -9,8 +9,8 @@ import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipeline.people import (PersonSnapshots, _PersonFactsFn, owners_of, person_fact_rows,
-                             snapshots_of)
+from pipeline.people import (ChooseIdentities, PersonSnapshots, _PersonFactsFn, owners_of,
+                             person_fact_rows, snapshots_of)
 from sandbox.generate import generate_rows_by_hour
 from transforms.facts import HourFacts, merge_facts
 from transforms.settings import TranslationSettings
@@ -65,3 +65,27 @@ def test_accumulators_merge_the_same_in_any_grouping():
         pieces = [fn.compact(fn.add_input(fn.create_accumulator(), rows)) for rows in parts]
         assert fn.extract_output(fn.merge_accumulators(reversed(pieces))) == \
             fn.extract_output(whole)
+
+
+def test_choose_identities_counts_each_pair_once_at_its_earliest():
+    sightings = [
+        ("kiosk", ("alice", "2024-03-01T09:00:00.000000Z")),
+        ("kiosk", ("alice", "2024-03-01T08:00:00.000000Z")),  # the same pair, an hour earlier
+        ("kiosk", ("bob", "2024-03-01T08:30:00.000000Z")),
+        ("kiosk", ("anonymous", "2024-03-01T07:00:00.000000Z")),  # never merged, though first
+        ("laptop", ("carol", "2024-03-02T10:00:00.000000Z")),
+        ("same", ("same", "2024-03-02T10:00:00.000000Z")),
+    ]
+    with BeamTestPipeline() as pipeline:
+        identities = (pipeline
+                      | beam.Create(sightings, reshuffle=True)
+                      | ChooseIdentities())
+        assert_that(identities.owners, equal_to([("kiosk", "alice"), ("laptop", "carol")]),
+                    label="Owners")
+        assert_that(identities.events | beam.Map(lambda e: (e["distinct_id"], e["timestamp"])),
+                    equal_to([("alice", "2024-03-01T08:00:00.000000Z"),
+                              ("carol", "2024-03-02T10:00:00.000000Z")]), label="Events")
+        assert_that(identities.counts, equal_to([
+            ("pairs_seen", 5), ("identify_sent", 2), ("devices_shared", 1),
+            ("not_merged:shared_device", 1), ("not_merged:illegal_user_id", 1),
+            ("not_merged:same_id", 1)]), label="Counts")
