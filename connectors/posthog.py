@@ -22,6 +22,7 @@ from apache_beam.transforms.window import GlobalWindows
 
 from connectors.posthog_client import PostHogClient, UnsendableEvent
 from connectors.posthog_pacing import check_settings, shared_bucket
+from transforms.coders import StageRecord
 from transforms.records import DeadLetter, HourMarker
 
 __all__ = ["METRICS_NAMESPACE", "WriteToPostHog", "WriteToPostHogResult"]
@@ -112,8 +113,10 @@ class WriteToPostHog(beam.PTransform):
         self._shared_rate = shared_events_per_second
 
     def expand(self, pcoll: PCollection) -> WriteToPostHogResult:
-        outputs = pcoll | "SendBatches" >> beam.ParDo(_WriteFn(self._settings, self._shared_rate)).with_outputs(
-            _FAILED, main="checkpoints")
+        # StageRecord: the markers passed on carry their hours' facts (see transforms.coders).
+        outputs = pcoll | "SendBatches" >> beam.ParDo(
+            _WriteFn(self._settings, self._shared_rate)).with_output_types(
+            StageRecord).with_outputs(_FAILED, main="checkpoints")
         return WriteToPostHogResult(failed=outputs[_FAILED], checkpoints=outputs.checkpoints)
 
     def display_data(self) -> dict[str, Any]:

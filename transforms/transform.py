@@ -9,6 +9,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import TaggedOutput
 
+from transforms.coders import StageRecord
 from transforms.facts import HourFacts, merge_facts
 from transforms.records import DeadLetter, ExportLine, HourMarker, LineChunk
 from transforms.settings import TranslationSettings
@@ -190,5 +191,5 @@ class TranslateToPostHog(beam.PTransform):
 
     def expand(self, lines: beam.PCollection) -> beam.pvalue.DoOutputsTuple:
         return lines | "Translate" >> beam.ParDo(
-            _TranslateFn(self._settings, self._facts_per_file)).with_outputs(
-            DEAD_LETTER, SKIPPED, main=EVENTS)
+            _TranslateFn(self._settings, self._facts_per_file)).with_output_types(
+            StageRecord).with_outputs(DEAD_LETTER, SKIPPED, main=EVENTS)
