@@ -28,7 +28,10 @@ def test_a_markers_size_is_estimated_from_its_letters_not_its_facts():
     impl = StageRecordCoder().get_impl()
     assert impl.estimate_size(_marker(10)) == impl.estimate_size(_marker(20_000))
     assert impl.estimate_size(_marker(10, letters=3)) > impl.estimate_size(_marker(10))
+    # A chunk's events: near what Beam's default coder would say, without encoding them all.
+    events = [{"event": "x", "properties": {"k": "v" * (n % 100)}} for n in range(500)]
+    exact = FastPrimitivesCoder().get_impl().estimate_size(events)
+    assert 0.8 * exact < impl.estimate_size(events) < 1.2 * exact
     # Anything else is estimated as Beam's default coder estimates it.
-    event_list = [{"event": "x", "properties": {"k": "v" * n}} for n in range(50)]
-    assert impl.estimate_size(event_list) == \
-        FastPrimitivesCoder().get_impl().estimate_size(event_list)
+    for value in (events[:2], {"event": "x"}, "text"):
+        assert impl.estimate_size(value) == FastPrimitivesCoder().get_impl().estimate_size(value)
