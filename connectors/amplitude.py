@@ -136,7 +136,8 @@ class _ReadExportHours(beam.DoFn):
         for _ in range(self._concurrency):
             client = ExportClient(self._base_url, self._keys.api_key, self._keys.secret_key,
                                   on_retry=self._tally.add, throttle=throttle,
-                                  keep_bytes=archive.KEEP_BYTES, **self._client_options).open()
+                                  keep_bytes=archive.KEEP_BYTES // self._concurrency,
+                                  **self._client_options).open()
             self._opened.append(client)
             self._clients.put(client)
         self._pool = ThreadPoolExecutor(self._concurrency, thread_name_prefix="amplitude-export")

@@ -33,11 +33,12 @@ GZIP = "gzip"
 PLAIN = "plain"
 
 _CHUNK = 1 << 20
-# How much of an hour's decompressed data the sources keep from validation (see ``validate``):
-# the second decompression was the largest single cost of emitting lines. The Export API source
-# holds at most ``--amplitude_concurrency`` validated hours at once, so this bounds its memory
-# whatever the hours' sizes; larger hours are read again from their files.
-KEEP_BYTES = 16 << 20
+# How much decompressed data one reader keeps from validation at once (see ``validate``), so that
+# it need not decompress again: the second decompression was the largest single cost of emitting
+# lines. The files source reads one hour at a time and may keep this much of it; the Export API
+# source holds up to ``--amplitude_concurrency`` validated hours and keeps up to its share of this
+# of each. Larger hours are read again from their files, so memory stays bounded however large.
+KEEP_BYTES = 64 << 20
 _MAX_OUT = 1 << 20  # decompressed bytes per chunk
 _DIGITS = re.compile(r"(\d+)")
 # Errors that mean the bytes are damaged, as opposed to a disk or permission problem.
