@@ -94,11 +94,6 @@ class PersonTable:
                         values[key] = _tie_break(value, values[key], latest)
         _widen(slot, stamp)
 
-    def add_table(self, other: "PersonTable") -> None:
-        for distinct_id in other.distinct_ids():
-            for stamp, properties in other.by_stamp(distinct_id):
-                self.add(distinct_id, stamp, properties)
-
     def distinct_ids(self) -> list[str]:
         return list(self._by_id)
 
