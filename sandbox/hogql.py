@@ -168,18 +168,18 @@ class _Translator:
     # -- expressions: OR < AND < NOT < comparison < operand --------------------------------------
 
     def _expr(self) -> str:
-        parts = [self._and()]
-        while self._is("or"):
-            self._take()
-            parts.append(self._and())
-        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+        return self._joined("or", self._and)
 
     def _and(self) -> str:
-        parts = [self._not()]
-        while self._is("and"):
+        return self._joined("and", self._not)
+
+    def _joined(self, keyword: str, operand) -> str:
+        """``operand (keyword operand)*``, parenthesised when there is more than one."""
+        parts = [operand()]
+        while self._is(keyword):
             self._take()
-            parts.append(self._not())
-        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+            parts.append(operand())
+        return parts[0] if len(parts) == 1 else "(" + f" {keyword.upper()} ".join(parts) + ")"
 
     def _not(self) -> str:
         if self._is("not"):
