@@ -12,13 +12,19 @@ REPO = Path(__file__).resolve().parent.parent
 PAGE = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
 
 
-def _commands() -> list[list[str]]:
+def sh_commands(text: str) -> list[list[str]]:
+    """Each command of the ```sh blocks in ``text``, split as the shell would (continuations
+    joined)."""
     commands = []
-    for block in re.findall(r"```sh\n(.*?)```", PAGE, re.S):
+    for block in re.findall(r"```sh\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").splitlines():
             if line.strip():
                 commands.append(shlex.split(line))
     return commands
+
+
+def _commands() -> list[list[str]]:
+    return sh_commands(PAGE)
 
 
 def _dockerfile_arg(name: str) -> str:

@@ -12,7 +12,6 @@ import ast
 import json
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from packaging.requirements import Requirement
 
 from connectors.hours import hour_range, parse_hour
 from pipeline.options import OPTION_CLASSES, SECRET_FLAGS, UsageError, parse_flags
+from tests.test_deploy_docs import sh_commands
 
 REPO = Path(__file__).resolve().parent.parent
 METADATA = REPO / "templates" / "metadata.json"
@@ -454,12 +454,7 @@ def test_deploy_targets_name_a_missing_variable_and_run_nothing(target, missing,
 def _deploy_doc_commands() -> list[list[str]]:
     page = (REPO / "docs" / "deploy.md").read_text()
     section = page[page.index("<!-- deploy:begin -->"):page.index("<!-- deploy:end -->")]
-    commands = []
-    for block in re.findall(r"```sh\n(.*?)```", section, re.S):
-        for line in block.replace("\\\n", " ").splitlines():
-            if line.strip():
-                commands.append(shlex.split(line))
-    return commands
+    return sh_commands(section)
 
 
 def test_deploy_doc_commands_use_real_options_variables_and_parameters():
