@@ -40,7 +40,7 @@ class FetchResult(NamedTuple):
     size: int  # bytes downloaded in the successful attempt
     # The zip's members decompressed while validating it, for ``archive.kept_lines``, when they
     # fit in the client's ``keep_bytes``; None otherwise (read the zip again).
-    kept: list[tuple[str, bytes]] | None = None
+    kept: list[tuple[str, list[bytes]]] | None = None
 
 
 class _Retry(Exception):

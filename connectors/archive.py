@@ -25,6 +25,7 @@ __all__ = [
     "validate",
     "iter_lines",
     "kept_lines",
+    "kept_size",
     "KEEP_BYTES",
 ]
 
@@ -108,10 +109,8 @@ class _Keeper:
                 continue
             kept.append(chunk)
 
-    def result(self) -> list[tuple[str, bytes]] | None:
-        if self.members is None:
-            return None
-        return [(member, b"".join(chunks)) for member, chunks in self.members]
+    def result(self) -> list[tuple[str, list[bytes]]] | None:
+        return self.members
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
@@ -150,13 +149,14 @@ def _gunzip(stream: BinaryIO) -> Iterator[bytes]:
 
 def validate(path: str, kind: str, members: Sequence[str] | None = None,
              keep_bytes: int = 0, display_name: str | None = None
-             ) -> list[tuple[str, bytes]] | None:
+             ) -> list[tuple[str, list[bytes]]] | None:
     """Read the whole file once, checking every zip and gzip CRC; raise CorruptArchive if damaged.
 
     ``members`` limits a zip to those members (default: all data members). With ``keep_bytes``,
-    returns each member's decompressed data, ``[(member, data)]`` for ``kept_lines``, when all of
-    it fits in that many bytes; otherwise (and for plain files, which need no decompression)
-    None. ``display_name`` names a standalone gzip file's member (default: the path).
+    returns each member's decompressed chunks, ``[(member, chunks)]`` for ``kept_lines`` (their
+    size: ``kept_size``), when all of them fit in that many bytes; otherwise (and for plain
+    files, which need no decompression) None. ``display_name`` names a standalone gzip file's
+    member (default: the path).
     """
     keeper = _Keeper(keep_bytes if kind in (ZIP, GZIP) else 0)
     try:
@@ -180,10 +180,15 @@ def validate(path: str, kind: str, members: Sequence[str] | None = None,
     return keeper.result()
 
 
-def kept_lines(kept: Sequence[tuple[str, bytes]]) -> Iterator[ArchiveLine]:
-    """What ``iter_lines`` yields for the file, from the data ``validate`` kept of it."""
-    for member, data in kept:
-        yield from _split((data,), member)
+def kept_lines(kept: Sequence[tuple[str, list[bytes]]]) -> Iterator[ArchiveLine]:
+    """What ``iter_lines`` yields for the file, from the chunks ``validate`` kept of it."""
+    for member, chunks in kept:
+        yield from _split(iter(chunks), member)
+
+
+def kept_size(kept: Sequence[tuple[str, list[bytes]]] | None) -> int:
+    """The bytes ``validate`` kept (0 for None)."""
+    return sum(len(chunk) for _, chunks in kept or () for chunk in chunks)
 
 
 def iter_lines(path: str, kind: str, members: Sequence[str] | None = None,

@@ -300,7 +300,7 @@ def read_hour_files(hour: str, parts: Sequence[_Part],
                 # Checked before any line goes out so the hour is emitted whole or not at all.
                 kept[path] = archive.validate(local[path], kind, members, keep_bytes=budget,
                                               display_name=path)
-                budget -= sum(len(data) for _, data in kept[path] or ())
+                budget -= archive.kept_size(kept[path])
                 count("export_bytes", size)
         except archive.CorruptArchive as exc:
             count("hours_failed", 1)
