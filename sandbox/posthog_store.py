@@ -61,14 +61,11 @@ class EventStore:
         self._visible: list[dict] = []  # in arrival order, for the person model
         self._persons = None
         self._persons_fed = 0
-        self._newest_arrival: float | None = None
 
     def add(self, events: list[dict]) -> None:
         now = time.monotonic()
         with self._lock:
             self._pending.extend((now, e) for e in events)
-            if events:
-                self._newest_arrival = now
 
     def _publish(self) -> None:
         """Moves events whose ingestion delay has passed into the queried table."""
@@ -134,8 +131,3 @@ class EventStore:
             counts.update(str(e.get("uuid", "")) for _, e in self._pending)
             return counts
 
-    def seconds_since_newest(self) -> float | None:
-        with self._lock:
-            if self._newest_arrival is None:
-                return None
-            return time.monotonic() - self._newest_arrival
