@@ -130,4 +130,3 @@ class EventStore:
                 row[0] for row in self._db.execute("SELECT uuid FROM events"))
             counts.update(str(e.get("uuid", "")) for _, e in self._pending)
             return counts
-
