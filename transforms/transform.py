@@ -103,17 +103,10 @@ class _TranslateFn(beam.DoFn):
             yield events
 
     def _translate_one(self, element: ExportLine) -> Iterator[Any]:
-        translation = translate_line(element.line, self._settings)
-        tally = self._tally(element.hour)
-        if translation.event is None and translation.reason == INVALID_JSON:
-            translation = self._repaired(element.line, translation, tally)
-        tally.facts.add(translation, element if self._facts_per_file else None)
-        if translation.event is not None:
-            tally.counts["events"] += 1
-            self._translated.inc()
-            yield translation.event
-            return
-        yield self._not_migrated(translation, tally, element)
+        """As a chunk of one line, its event alone rather than in a list."""
+        chunk = LineChunk(element.hour, [(element.file, element.line_number, element.line)])
+        for output in self._translate_chunk(chunk):
+            yield output[0] if type(output) is list else output
 
     def _not_migrated(self, translation, tally: _HourTally, element: ExportLine) -> TaggedOutput:
         reason = translation.reason
