@@ -14,7 +14,10 @@
    hours/s at ``--amplitude_concurrency`` 4 vs 1 (target: at least 3× at 2,000 hours);
 7. start-up of a long all-done job (``long_job_hours``, a local work_dir; ``long_job_gcs_hours`` on
    the GCS emulator): a rerun without the ledger index (baseline) vs with it, and a new job's first
-   export request.
+   export request;
+8. the floor: CPU of the pipeline's own functions on the rows of 2., one thread, no Beam
+   (``benchmarks.bench_floor``), next to the CPU target of 2. and, with 2., next to the in-process
+   run's CPU and the wall time a 5× ratio allows.
 
 Sizes are fixed so that figures compare across runs; the whole run takes a few minutes on two
 cores. Run ``python -m benchmarks --help`` for the options.
@@ -28,6 +31,7 @@ from typing import Any, Callable
 
 import orjson
 
+from benchmarks.bench_floor import measure_floor
 from benchmarks.bench_long_job import measure_long_job
 from benchmarks.bench_sink import measure_sink
 from benchmarks.bench_source_rss import measure_rss
@@ -43,8 +47,8 @@ SIZES = {"translate_rows": 30_000, "rows": 100_000, "hours": 24, "rss_small": 10
          "sparse_hours": 200, "sparse_latency_ms": 250, "long_job_hours": 26_280,
          "long_job_gcs_hours": 1_000}
 TARGETS = {"translate_ratio": 0.5, "end_to_end_ratio": 5.0, "rss_ratio": 1.3,
-           "sparse_ratio": 3.0}
-SECTIONS = ("translate", "end_to_end", "rss", "sink", "sparse", "long_job")
+           "sparse_ratio": 3.0, "cpu_per_100k_events": 5.0}
+SECTIONS = ("translate", "end_to_end", "rss", "sink", "sparse", "long_job", "floor")
 
 
 def _met(ok: bool) -> str:
@@ -95,6 +99,10 @@ def _end_to_end(sizes: dict, say: Callable[[str], None],
             f"{run['cpu_seconds'] * 100_000 / max(run['events_received'], 1):>15.1f}")
     for mode in MODES:
         run = runs[mode]
+        run["cpu_per_100k_events"] = run["cpu_seconds"] * 100_000 / max(run["events_received"], 1)
+        target = TARGETS["cpu_per_100k_events"]
+        say(f"   {_label(mode)}: {run['cpu_per_100k_events']:.1f} CPU s per 100k events (target "
+            f"<= {target:g}: {_met(run['cpu_per_100k_events'] <= target)})")
         run["ratios"] = {}
         for baseline in BASELINES:
             wall = _ratio(run["events_per_second_wall"], runs[baseline]["events_per_second_wall"])
@@ -196,6 +204,33 @@ def _long_job(sizes: dict, say: Callable[[str], None]) -> dict[str, Any]:
     return figures
 
 
+def _floor(sizes: dict, say: Callable[[str], None], end_to_end: dict | None) -> dict[str, Any]:
+    figures = measure_floor(sizes["rows"], sizes["hours"])
+    target = TARGETS["cpu_per_100k_events"]
+    say(f"8. The floor: the pipeline's own functions on the rows of 2. ({figures['events']:,} "
+        "events), one thread, no Beam, no HTTP; CPU s, fastest of 3:")
+    say("   " + ", ".join(f"{name} {seconds:.2f}" for name, seconds in
+                          figures["cpu_seconds"].items()))
+    per_100k = figures["cpu_seconds_per_100k_events"]
+    say(f"   total {figures['total_cpu_seconds']:.2f} s, {per_100k:.2f} per 100k events "
+        f"(CPU target of 2.: <= {target:g}: the floor alone "
+        f"{'is within it' if per_100k <= target else 'is over it'})")
+    if end_to_end:
+        runs = end_to_end["contenders"]
+        ours = runs["in_process"]
+        figures["in_process_cpu_seconds"] = ours["cpu_seconds"]
+        say(f"   pipeline in_process: {ours['cpu_seconds']:.2f} CPU s; above the floor: "
+            f"{ours['cpu_seconds'] - figures['total_cpu_seconds']:.2f} s (Beam, HTTP, ledger, "
+            "shuffles, the rest)")
+        if "sdk_no_drop" in runs:
+            allowed = ours["events_received"] / (
+                TARGETS["end_to_end_ratio"] * runs["sdk_no_drop"]["events_per_second_wall"])
+            figures["five_times_wall_seconds"] = allowed
+            say(f"   5× the SDK no-drop wall rate allows {allowed:.2f} s for the in-process run; "
+                f"one thread needs at least the floor, {figures['total_cpu_seconds']:.2f} s")
+    return figures
+
+
 def run_all(sizes: dict | None = None, sections: tuple[str, ...] = SECTIONS,
             say: Callable[[str], None] = print, sink_latency_ms: float = 0) -> dict[str, Any]:
     """Run the benchmarks in ``sections`` with ``sizes`` (defaults: ``SIZES``), reporting each
@@ -221,6 +256,8 @@ def run_all(sizes: dict | None = None, sections: tuple[str, ...] = SECTIONS,
         figures["sparse"] = _sparse(sizes, say)
     if "long_job" in sections:
         figures["long_job"] = _long_job(sizes, say)
+    if "floor" in sections:
+        figures["floor"] = _floor(sizes, say, figures.get("end_to_end"))
     return figures
 
 
@@ -243,6 +280,9 @@ def table(figures: dict[str, Any]) -> str:
                              f"{_rate(runs[baseline]['events_per_second_wall'])} | "
                              f"{_rate(runs[baseline]['events_per_second_steady'])}",
                              f"{_times(ratios['wall'])} | {_times(ratios['steady'])}", ">= 5"))
+        for mode in MODES:
+            rows.append((f"e2e CPU s/100k ev, {mode}", f"{runs[mode]['cpu_per_100k_events']:.1f}",
+                         "", "", f"<= {TARGETS['cpu_per_100k_events']:g}"))
         for name, run in runs.items():
             lost = run["missing"] + sum(run["unexpected"].values())
             rows.append((f"delivered/expected, {_SHORT.get(name, name)}",
@@ -270,6 +310,10 @@ def table(figures: dict[str, Any]) -> str:
         rows.append((f"done-job rerun s, {run['hours']:,} h, {place}",
                      f"{run['rerun_with_index_s']:.1f}",
                      f"{run['rerun_without_index_s']:.1f} no index", "", ""))
+    if "floor" in figures:
+        f = figures["floor"]
+        rows.append(("floor CPU s/100k ev, no Beam", f"{f['cpu_seconds_per_100k_events']:.2f}",
+                     "", "", f"<= {TARGETS['cpu_per_100k_events']:g} (2.)"))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
                      for row in rows)

@@ -31,7 +31,7 @@ import logging
 import random
 import time
 from importlib import metadata
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import orjson
 import requests
@@ -200,6 +200,11 @@ class PostHogClient:
                                   f"{self._max_event_bytes}-byte limit for one event")
         return data
 
+    def body(self, encoded: Iterable[bytes]) -> bytes:
+        """The gzip-compressed request body of a batch of ``encode()``d events."""
+        return gzip.compress(self._head + b",".join(encoded) + b"]}", compresslevel=_GZIP_LEVEL,
+                             mtime=0)
+
     def send(self, events: Sequence[Any]) -> SendResult:
         """Send events in as many requests as the batch limits need."""
         items, unsendable = [], []
@@ -246,8 +251,7 @@ class PostHogClient:
 
     def _post(self, chunk: list, tally: _Tally) -> tuple[str, str]:
         """POST one batch, retrying what may pass later; return an outcome and its detail."""
-        body = gzip.compress(self._head + b",".join(data for _, data in chunk) + b"]}",
-                             compresslevel=_GZIP_LEVEL, mtime=0)
+        body = self.body(data for _, data in chunk)
         started = time.monotonic()
         # Pacing (--max_events_per_second, --sleep_interval_ms) is the user's own choice of
         # speed, not retrying: it is left out of the --max_retry_seconds budget, otherwise a slow

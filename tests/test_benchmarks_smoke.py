@@ -104,14 +104,16 @@ def test_rss_and_sink_figures_are_consistent(bench):
 
 def test_output_names_every_figure_and_no_key(bench):
     figures, said = bench
-    for number in range(1, 8):
+    for number in range(1, 9):
         assert f"\n{number}. " in "\n" + said
     verdicts = said.count("TARGET MISSED") + said.count("target met")
-    assert verdicts == 3 + len(MODES) * len(BASELINES)  # translate, RSS, sparse and e2e
+    # translate, RSS, sparse, e2e rates and e2e CPU
+    assert verdicts == 3 + len(MODES) * len(BASELINES) + len(MODES)
     rendered = table(figures)
     for label in ("translate rows/s", "e2e ev/s wall | steady, in_process vs SDK",
                   "default vs SDK no-drop", "delivered/expected, SDK no-drop",
-                  "peak RSS MB", "WriteToPostHog CPU s/100k ev"):
+                  "e2e CPU s/100k ev, in_process", "peak RSS MB",
+                  "WriteToPostHog CPU s/100k ev", "floor CPU s/100k ev"):
         assert label in rendered
     orjson.dumps(figures)  # --json must be able to write them
     for key in KEYS.values():
@@ -153,3 +155,23 @@ def test_sparse_and_long_job_figures_are_consistent(bench):
     assert all(local[name] > 0 for name in ("rerun_with_index_s", "rerun_without_index_s",
                                             "first_request_s"))
     assert "7. Start-up of a long job" in said and "done-job rerun s" in table(figures)
+
+
+def test_floor_does_the_pipelines_work_on_the_same_rows(bench):
+    figures, _ = bench
+    floor, e2e = figures["floor"], figures["end_to_end"]
+    report = e2e["contenders"]["in_process"]["report"]
+    assert floor["rows"] == e2e["rows_served"]
+    # Its events are the pipeline's, less the $groupidentify it leaves out.
+    generated = {name: count for name, count in report["generated_events_sent"].items()
+                 if name != "$groupidentify"}
+    assert floor["generated_events"] == generated
+    assert floor["events"] == report["events_sent"] + sum(generated.values())
+    seconds = floor["cpu_seconds"]
+    assert set(seconds) == {"read", "translate", "facts", "encode", "generated", "startup"}
+    assert all(value > 0 for value in seconds.values())
+    assert math.isclose(floor["total_cpu_seconds"], sum(seconds.values()))
+    assert math.isclose(floor["cpu_seconds_per_100k_events"],
+                        floor["total_cpu_seconds"] * 100_000 / floor["events"])
+    assert floor["in_process_cpu_seconds"] == e2e["contenders"]["in_process"]["cpu_seconds"]
+    assert floor["five_times_wall_seconds"] > 0
