@@ -227,7 +227,8 @@ def _floor(sizes: dict, say: Callable[[str], None], end_to_end: dict | None) -> 
                 TARGETS["end_to_end_ratio"] * runs["sdk_no_drop"]["events_per_second_wall"])
             figures["five_times_wall_seconds"] = allowed
             say(f"   5× the SDK no-drop wall rate allows {allowed:.2f} s for the in-process run; "
-                f"one thread needs at least the floor, {figures['total_cpu_seconds']:.2f} s")
+                f"the floor's steps that hold the GIL alone take "
+                f"{figures['gil_cpu_seconds']:.2f} s")
     return figures
 
 

@@ -168,9 +168,12 @@ def test_floor_does_the_pipelines_work_on_the_same_rows(bench):
     assert floor["generated_events"] == generated
     assert floor["events"] == report["events_sent"] + sum(generated.values())
     seconds = floor["cpu_seconds"]
-    assert set(seconds) == {"read", "translate", "facts", "encode", "generated", "startup"}
+    assert set(seconds) == {"read", "translate", "facts", "encode", "compress", "generated",
+                            "startup"}
     assert all(value > 0 for value in seconds.values())
     assert math.isclose(floor["total_cpu_seconds"], sum(seconds.values()))
+    assert math.isclose(floor["gil_cpu_seconds"],
+                        floor["total_cpu_seconds"] - seconds["read"] - seconds["compress"])
     assert math.isclose(floor["cpu_seconds_per_100k_events"],
                         floor["total_cpu_seconds"] * 100_000 / floor["events"])
     assert floor["in_process_cpu_seconds"] == e2e["contenders"]["in_process"]["cpu_seconds"]
