@@ -146,13 +146,8 @@ def _widen(slot: list, stamp: str) -> None:
 def table_to_rows(table: PersonTable) -> list[list]:
     """The table as fact rows, sorted by distinct_id and stamp."""
     rows = []
-    edge = 3 if table.latest else 2
     for distinct_id in sorted(table.distinct_ids()):
-        slot = table._by_id[distinct_id]
-        if slot[1] is None:  # every value is the edge event's: one row, as it came
-            stamp = slot[edge]
-            rows.append([distinct_id, stamp[:-36], stamp[-36:], slot[0]])
-            continue
+        # by_stamp gives a distinct_id whose values are all one event's as that event's dict.
         for stamp, properties in table.by_stamp(distinct_id):
             rows.append([distinct_id, stamp[:-36], stamp[-36:], properties])
     return rows
