@@ -37,7 +37,7 @@ from typing import Any, Callable
 
 import orjson
 
-from benchmarks.end_to_end import served_rows
+from benchmarks.end_to_end import SEED, START, served_rows
 from connectors import archive
 from connectors.posthog_client import PostHogClient
 from pipeline.options import DEFAULTS
@@ -101,7 +101,7 @@ def _zips(served: list[tuple[str, bytes]], scratch: str) -> list[str]:
 def measure_floor(rows: int = 100_000, hours: int = 24, repeats: int = 3) -> dict[str, Any]:
     """CPU seconds of each step over the end-to-end benchmark's rows, their sum, and that sum
     per 100k of the events these steps make (translated and generated)."""
-    served = served_rows(rows, "20240301T00", hours, seed=8)
+    served = served_rows(rows, START, hours, seed=SEED)
     client = PostHogClient("http://127.0.0.1:9", "phc_floor")
     with tempfile.TemporaryDirectory(prefix="aplistorical-floor-") as scratch:
         paths = _zips(served, scratch)

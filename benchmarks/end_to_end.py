@@ -47,8 +47,8 @@ from transforms.settings import TranslationSettings
 from transforms.posthog_rules import captured_distinct_id, is_distinct_id_unmergeable
 from transforms.translate import identify_uuid, translate_line, user_and_device
 
-__all__ = ["BASELINES", "MODES", "expected_pipeline_events", "main", "measure_end_to_end",
-           "served_rows"]
+__all__ = ["BASELINES", "MODES", "SEED", "START", "expected_pipeline_events", "main",
+           "measure_end_to_end", "served_rows"]
 
 # The Beam arguments of each pipeline contender.
 # "default" is what a user gets with no worker options: see pipeline.local_mode (on this 2-core
@@ -57,6 +57,8 @@ MODES = {
     "in_process": ["--runner", "DirectRunner", "--direct_running_mode=in_memory"],
     "default": ["--runner", "DirectRunner"],
 }
+# The generated rows every contender gets (and benchmarks.bench_floor times the functions on).
+START, SEED = "20240301T00", 8
 # The SDK baseline twice: as the guide leaves it, and with a queue that can hold every event, which
 # measures the SDK's speed without the events its full queue drops.
 BASELINES = ("sdk_baseline", "sdk_no_drop")
@@ -219,8 +221,8 @@ def _warm(url: str, hours: list[str]) -> None:
                         timeout=300).raise_for_status()
 
 
-def measure_end_to_end(rows: int = 100_000, hours: int = 24, start: str = "20240301T00",
-                       seed: int = 8, modes: tuple[str, ...] = tuple(MODES),
+def measure_end_to_end(rows: int = 100_000, hours: int = 24, start: str = START,
+                       seed: int = SEED, modes: tuple[str, ...] = tuple(MODES),
                        baseline: bool = True, sink_latency_ms: float = 0) -> dict[str, Any]:
     """Run the pipeline in each of ``modes`` and (with ``baseline``) the SDK baselines over the
     same generated rows; return the figures of each contender by name (a mode, or one of
