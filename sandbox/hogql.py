@@ -13,6 +13,11 @@ property and ``person.<field>`` on ``person_distinct_ids`` joins the person
 https://github.com/PostHog/posthog/blob/master/posthog/hogql/database/schema/events.py).
 Timestamps are stored as UTC text ``YYYY-MM-DD HH:MM:SS.ffffff``, so only the ``UTC`` time zone
 is accepted where HogQL takes one.
+
+As PostHog does, the row limit comes from the parsed query: one without ``LIMIT`` returns at most
+100 rows and none returns more than 50,000
+(https://github.com/PostHog/posthog/blob/master/posthog/hogql/constants.py,
+``DEFAULT_RETURNED_ROWS``, ``MAX_SELECT_RETURNED_ROWS``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["HogQLError", "SQLiteQuery", "to_sqlite"]
+__all__ = ["DEFAULT_RETURNED_ROWS", "MAX_SELECT_RETURNED_ROWS", "HogQLError", "SQLiteQuery",
+           "to_sqlite"]
+
+DEFAULT_RETURNED_ROWS, MAX_SELECT_RETURNED_ROWS = 100, 50_000
 
 
 class HogQLError(ValueError):
@@ -126,7 +134,8 @@ class _Translator:
         self._take("keyword", "from")
         self._take("name")
         sql = f"SELECT {', '.join(columns)} FROM {_TABLES[self.table][0]}"
-        where = group = order = limit = ""
+        where = group = order = ""
+        rows = DEFAULT_RETURNED_ROWS
         if self._is("where"):
             self._take()
             where = f" WHERE {self._expr()}"
@@ -138,10 +147,11 @@ class _Translator:
             order = " ORDER BY " + ", ".join(self._list(self._ordering))
         if self._is("limit"):
             self._take()
-            limit = f" LIMIT {int(self._take('number'))}"
+            rows = int(self._take("number"))
         if self._peek()[0] != "end":
             raise HogQLError(f"Syntax error: unexpected {self._peek()[1]!r}")
-        return sql + (_JOIN_PERSON if self.joins_person else "") + where + group + order + limit
+        return (sql + (_JOIN_PERSON if self.joins_person else "") + where + group + order
+                + f" LIMIT {min(rows, MAX_SELECT_RETURNED_ROWS)}")
 
     def _list(self, item) -> list[str]:
         items = [item()]

@@ -4,10 +4,8 @@ As PostHog answers it (https://github.com/PostHog/posthog/blob/master/posthog/ap
 ``Authorization: Bearer <personal API key>``; 401 for a missing or wrong key, 403 for a project
 the key may not read; a body ``{"query": {"kind": "HogQLQuery", "query": "..."}}``; 400 with a
 ``detail`` when the query cannot be resolved; otherwise 200 with ``columns``, ``types`` and
-``results`` (one list per row). A query without ``LIMIT`` returns at most 100 rows and none
-returns more than 50,000 (https://github.com/PostHog/posthog/blob/master/posthog/hogql/constants.py,
-``DEFAULT_RETURNED_ROWS``, ``MAX_SELECT_RETURNED_ROWS``). The HogQL is really evaluated over the
-events the capture server kept (``sandbox.posthog_store``).
+``results`` (one list per row), at most as many as ``sandbox.hogql`` says PostHog returns. The
+HogQL is really evaluated over the events the capture server kept (``sandbox.posthog_store``).
 
 Faults for the query API are queued apart from capture's with ``server.query_faults.extend``:
 an HTTP status (429 and 503 carry ``Retry-After: server.retry_after``; a ``(status,
@@ -27,7 +25,6 @@ from sandbox.hogql import HogQLError
 __all__ = ["MALFORMED", "handle_query"]
 
 MALFORMED = "malformed"
-DEFAULT_ROWS, MAX_ROWS = 100, 50_000
 _CLICKHOUSE_TYPES = {int: "UInt64", float: "Float64", type(None): "Nullable(Nothing)"}
 _PATH = re.compile(r"^/api/projects/([^/?]+)/query/?(?:\?.*)?$")
 
@@ -67,9 +64,6 @@ def _answer(server, handler, entry: dict, raw: bytes) -> tuple[int, dict, dict |
         columns, results = server.store.query(query["query"])
     except HogQLError as exc:
         return 400, _refusal("validation_error", "query_error", str(exc)), None
-    if " limit " not in f" {query['query'].lower()} ":
-        results = results[:DEFAULT_ROWS]
-    results = results[:MAX_ROWS]
     first = results[0] if results else [None] * len(columns)
     types = [[name, _CLICKHOUSE_TYPES.get(type(value), "String")]
              for name, value in zip(columns, first)]

@@ -4,7 +4,7 @@ import pytest
 
 from connectors.errors import AuthenticationError
 from connectors.posthog_query import PostHogQueryClient, QueryError, app_host_for
-from sandbox.hogql import HogQLError, to_sqlite
+from sandbox.hogql import DEFAULT_RETURNED_ROWS, MAX_SELECT_RETURNED_ROWS, HogQLError, to_sqlite
 from sandbox.posthog import PostHogCaptureServer
 from sandbox.posthog_query_api import MALFORMED
 
@@ -83,6 +83,18 @@ def test_a_wrong_key_or_project_names_the_flag_never_the_key(server):
 def test_a_query_posthog_cannot_run_fails_with_its_detail(server):
     with _client(server) as client, pytest.raises(QueryError, match="Unknown table"):
         client.run("SELECT 1 FROM nowhere LIMIT 1")
+
+
+def test_rows_are_limited_as_posthog_limits_them_wherever_the_limit_is_written():
+    with PostHogCaptureServer(KEY, personal_api_key=PERSONAL, project_id="7") as srv:
+        srv._accept([_event(n, 1) for n in range(1, 151)])
+        with _client(srv) as client:
+            assert len(client.run("SELECT uuid FROM events").rows) == DEFAULT_RETURNED_ROWS
+            # A LIMIT on a line of its own, as ``verify --persons`` writes it.
+            assert len(client.run("SELECT uuid\nFROM events\nLIMIT 120").rows) == 120
+            assert len(client.run("SELECT uuid FROM events LIMIT 7").rows) == 7
+    assert to_sqlite("SELECT uuid FROM events LIMIT 99999999").sql.endswith(
+        f" LIMIT {MAX_SELECT_RETURNED_ROWS}")
 
 
 def test_silent_loss_modes_answer_200_and_keep_nothing():
