@@ -36,10 +36,11 @@ def _days_short(posthog) -> list[str]:
 
 
 def _show_after_next_query(posthog, timeout: float = 120) -> None:
+    """Makes every event visible once the next query has been answered (without them)."""
     seen, deadline = len(posthog.query_log), time.monotonic() + timeout
-    while len(posthog.query_log) == seen and time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (
+            len(posthog.query_log) > seen and posthog.query_log[seen]["status"] is not None):
         time.sleep(0.05)
-    time.sleep(0.5)
     posthog.store.visible_after_seconds = 0
 
 
