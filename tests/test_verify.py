@@ -107,6 +107,23 @@ def test_a_range_that_fills_the_limit_is_split(server, work_dir, monkeypatch):
     assert len(queries) == 3 and _result(work_dir)["uuids_found"] == 6
 
 
+def test_more_day_and_event_rows_than_a_query_without_limit_returns(server, tmp_path):
+    # 2 days x 60 event names: 120 rows in one query, over the 100 PostHog returns by default.
+    jobs.save(jobs.Job(start="20240301T00", end="20240301T00", job_name=JOB,
+                       work_dir=str(tmp_path), posthog_host=server.url, source="files",
+                       source_path="unused"))
+    names = [f"event_{i:02d}" for i in range(60)]
+    sent = [_event(n, day, names[n % 60])
+            for n, day in enumerate(["2024-02-29"] * 60 + ["2024-03-01"] * 60)]
+    _facts(tmp_path, "20240301T00", {"2024-02-29": 60, "2024-03-01": 60}, dict.fromkeys(names, 2))
+    write_record(str(tmp_path), "20240301T00", "done", {"events": 120, "events_sent": 120})
+    server._accept(sent)
+    assert _run(tmp_path) == 0
+    result = _result(tmp_path)
+    assert result["uuids_found"] == 120 and result["short_days"] == []
+    assert len(result["queries"]) == 1
+
+
 def test_a_malformed_answer_writes_nothing(server, work_dir, capsys):
     server._accept(SENT)
     (work_dir / "verify.json").write_text("earlier")
