@@ -26,6 +26,7 @@ events, and the shuffles that bring each person's facts together. Each step keep
 from __future__ import annotations
 
 import argparse
+import collections
 import gc
 import os
 import resource
@@ -163,9 +164,7 @@ def measure_floor(rows: int = 100_000, hours: int = 24, repeats: int = 3) -> dic
     total = sum(figures.values())
     holding_gil = total - sum(figures[name] for name in OFF_GIL)
     delivered = len(events) + len(generated)
-    by_name: dict[str, int] = {}
-    for event in generated:
-        by_name[event["event"]] = by_name.get(event["event"], 0) + 1
+    by_name = dict(collections.Counter(event["event"] for event in generated))
     return {"rows": len(served), "events": delivered, "generated_events": by_name,
             "cpu_seconds": figures,
             "total_cpu_seconds": total, "gil_cpu_seconds": holding_gil,
