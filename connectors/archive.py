@@ -87,7 +87,8 @@ def _open_zip(path: str) -> zipfile.ZipFile:
 
 
 class _Keeper:
-    """Collects decompressed chunks per member while their total stays within ``budget``."""
+    """Collects decompressed chunks per member while their total stays within ``budget``;
+    ``members`` is None once it is exceeded (or with no budget)."""
 
     def __init__(self, budget: int):
         self.budget = budget
@@ -108,9 +109,6 @@ class _Keeper:
                 self.members = None
                 continue
             kept.append(chunk)
-
-    def result(self) -> list[tuple[str, list[bytes]]] | None:
-        return self.members
 
 
 def _chunks(stream: BinaryIO) -> Iterator[bytes]:
@@ -177,7 +175,7 @@ def validate(path: str, kind: str, members: Sequence[str] | None = None,
                 keeper.drain(display_name or path, _gunzip(raw))
     except _DAMAGE as exc:
         raise CorruptArchive(f"{_name(path)}: damaged ({exc})") from exc
-    return keeper.result()
+    return keeper.members
 
 
 def kept_lines(kept: Sequence[tuple[str, list[bytes]]]) -> Iterator[ArchiveLine]:
