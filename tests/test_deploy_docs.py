@@ -23,8 +23,7 @@ def sh_commands(text: str) -> list[list[str]]:
     return commands
 
 
-def _commands() -> list[list[str]]:
-    return sh_commands(PAGE)
+COMMANDS = sh_commands(PAGE)
 
 
 def _dockerfile_arg(name: str) -> str:
@@ -33,7 +32,7 @@ def _dockerfile_arg(name: str) -> str:
 
 
 def test_flink_job_server_matches_beam_and_shares_its_artifacts():
-    runs = [argv for argv in _commands() if argv[:2] == ["docker", "run"]]
+    runs = [argv for argv in COMMANDS if argv[:2] == ["docker", "run"]]
     assert runs
     for argv in runs:
         image = next(arg for arg in argv if arg.startswith("apache/beam_flink"))
@@ -51,7 +50,7 @@ def test_flink_job_server_matches_beam_and_shares_its_artifacts():
 
 def test_flink_sdk_container_matches_this_beam_and_python():
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
-    portable = [argv for argv in _commands() if "PortableRunner" in argv]
+    portable = [argv for argv in COMMANDS if "PortableRunner" in argv]
     assert portable
     for argv in portable:
         image = argv[argv.index("--environment_config") + 1]
@@ -65,7 +64,7 @@ def test_launcher_tag_is_a_release_tag_and_the_page_names_it():
 
 
 def test_flex_template_service_account_gets_the_roles_googles_guide_lists():
-    granted = {argv[argv.index("--role") + 1] for argv in _commands() if "--role" in argv}
+    granted = {argv[argv.index("--role") + 1] for argv in COMMANDS if "--role" in argv}
     roles = re.search(r"for role in ([^;]+);", PAGE).group(1).split()
     assert {"roles/dataflow.worker", "roles/storage.objectAdmin", "roles/viewer"} <= set(roles)
     assert "roles/artifactregistry.reader" in granted
